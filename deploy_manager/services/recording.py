@@ -31,11 +31,15 @@ _open_migrates: dict[str, dict] = {}
 
 
 def before_migrate():
-	_without_breaking_migrate("before_migrate", _open_deployment)
+	_without_breaking("before_migrate", _open_deployment)
 
 
 def after_migrate():
-	_without_breaking_migrate("after_migrate", _close_deployment)
+	_without_breaking("after_migrate", _close_deployment)
+
+
+def after_install():
+	_without_breaking("after_install", _record_install)
 
 
 def close_abandoned_deployments():
@@ -53,31 +57,18 @@ def snapshot_apps() -> list[AppState]:
 	return states
 
 
+def _record_install():
+	"""The state the site is in when deploy_manager arrives is the first baseline."""
+	doc = _new_deployment("Install", snapshot_apps())
+	doc.finished_at = doc.started_at
+	doc.status = "Awaiting Verification"
+	doc.insert(ignore_permissions=True)
+
+
 def _open_deployment():
 	# Frappe holds the migrate lock for us now, so every other open migrate record is dead.
 	_mark_abandoned_failed()
-	settings = frappe.get_cached_doc("Deploy Manager Settings")
-	snapshot = snapshot_apps()
-	doc = frappe.get_doc(
-		{
-			"doctype": "Deployment",
-			"site": frappe.local.site,
-			"status": "In Progress",
-			"source": "Bench Migrate",
-			"environment": settings.default_environment or "Production",
-			"platform": settings.platform or environment.detect_platform(),
-			"strategy": "In-place",
-			"started_at": now_datetime(),
-			"triggered_by": environment.operator(),
-			"host": environment.hostname(),
-			"pid": os.getpid(),
-			"apps": [_app_row(state) for state in snapshot],
-		}
-	)
-	doc.add_log(f"Migrate started by {doc.triggered_by} (pid {doc.pid})")
-	for state in snapshot:
-		if state.error:
-			doc.add_log(f"{state.app}: {state.error}")
+	doc = _new_deployment("Bench Migrate", snapshot_apps())
 	doc.insert(ignore_permissions=True)
 	frappe.db.commit()
 	if not _open_migrates:
@@ -89,21 +80,65 @@ def _open_deployment():
 	}
 
 
+def _new_deployment(source: str, current: list[AppState]):
+	"""A Deployment from the last recorded state to `current`.
+
+	`bench update` pulls the code before it migrates, so the working trees already hold the new
+	commits when a migrate starts: the state before is the one the previous Deployment left.
+	"""
+	settings = frappe.get_cached_doc("Deploy Manager Settings")
+	previous = _last_recorded_state()
+	doc = frappe.get_doc(
+		{
+			"doctype": "Deployment",
+			"site": frappe.local.site,
+			"status": "In Progress",
+			"source": source,
+			"environment": settings.default_environment or "Production",
+			"platform": settings.platform or environment.detect_platform(),
+			"strategy": "In-place",
+			"started_at": now_datetime(),
+			"triggered_by": environment.operator(),
+			"host": environment.hostname(),
+			"pid": os.getpid(),
+		}
+	)
+	doc.set_apps(compare(current if previous is None else previous, current))
+	doc.add_log(f"{source} started by {doc.triggered_by} (pid {doc.pid})")
+	if previous is None:
+		doc.add_log("No earlier state recorded: this deployment is the baseline")
+	for state in current:
+		if state.error:
+			doc.add_log(f"{state.app}: {state.error}")
+	return doc
+
+
 def _close_deployment():
 	opened = _open_migrates.pop(frappe.local.site, None)
 	if not opened:
 		return
 	doc = frappe.get_doc("Deployment", opened["deployment"])
-	before = [AppState(r.app, r.from_version, r.branch, r.from_commit, r.dirty) for r in doc.apps]
-	doc.set("apps", [change.as_dict() for change in compare(before, snapshot_apps())])
+	before = [AppState(r.app, r.from_version, r.branch, r.from_commit) for r in doc.apps]
+	doc.set_apps(compare(before, snapshot_apps()))
 	doc.set("patches", _patches_since(doc.started_at))
 	doc.touched_tables = _format_tables(frappe.flags.touched_tables or ())
-	doc.changed = any(row.changed for row in doc.apps) or bool(doc.patches)
 	doc.finished_at = now_datetime()
 	doc.status = "Awaiting Verification"
 	doc.add_log(_summary(doc))
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
+
+
+def _last_recorded_state() -> list[AppState] | None:
+	last = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")
+	if not last:
+		return None
+	rows = frappe.get_all(
+		"Deployment App",
+		filters={"parent": last[0], "parenttype": "Deployment"},
+		fields=["app", "to_version", "branch", "to_commit"],
+	)
+	return [AppState(r.app, r.to_version, r.branch, r.to_commit) for r in rows]
 
 
 def _mark_abandoned_failed():
@@ -147,7 +182,7 @@ def _leave_failure_notes():
 			path.write_text(json.dumps(note))
 
 
-def _without_breaking_migrate(hook: str, fn):
+def _without_breaking(hook: str, fn):
 	savepoint = f"deploy_manager_{hook}"
 	try:
 		frappe.db.savepoint(savepoint)
@@ -208,16 +243,6 @@ def _patches_since(started_at) -> list[dict]:
 
 def _format_tables(tables) -> str:
 	return "\n".join(sorted(set(tables) - OWN_TABLES))
-
-
-def _app_row(state: AppState) -> dict:
-	return {
-		"app": state.app,
-		"branch": state.branch,
-		"from_version": state.version,
-		"from_commit": state.commit,
-		"dirty": state.dirty,
-	}
 
 
 def _app_version(app: str) -> str:

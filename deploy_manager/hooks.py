@@ -1,0 +1,19 @@
+app_name = "deploy_manager"
+app_title = "Deploy Manager"
+app_publisher = "deploy_manager developers"
+app_description = "A Frappe site that records, backs up, verifies and rolls back its own deployments"
+app_email = "developers@deploy-manager.invalid"
+app_license = "MIT"
+required_apps = []
+
+export_python_type_annotations = True
+
+after_install = "deploy_manager.services.recording.after_install"
+
+# Every `bench migrate` becomes a Deployment record.
+before_migrate = ["deploy_manager.services.recording.before_migrate"]
+after_migrate = ["deploy_manager.services.recording.after_migrate"]
+
+scheduler_events = {
+	"hourly": ["deploy_manager.services.recording.close_abandoned_deployments"],
+}

@@ -1,0 +1,132 @@
+"""Real `bench migrate` runs in a child process, recorded by the hooks, read back here."""
+
+import shutil
+from pathlib import Path
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from deploy_manager.core.gitrepo import git
+from deploy_manager.services import recording
+from deploy_manager.tests.probe_app import NAME, ProbeApp, status_json
+
+
+class TestMigrateRecording(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.site = frappe.local.site
+		cls.probe = ProbeApp()
+		cls.probe.ensure_installed(cls.site)
+
+	def migrate(self, expect_ok: bool = True):
+		proc = self.probe.bench_cmd(self.site, "migrate", "--skip-search-index")
+		if expect_ok:
+			self.assertEqual(proc.returncode, 0, f"migrate failed:\n{proc.stdout}\n{proc.stderr}")
+		return proc
+
+	def latest(self):
+		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
+		return frappe.get_doc("Deployment", name)
+
+	def app_row(self, doc, app):
+		return next(row for row in doc.apps if row.app == app)
+
+	def test_migrate_records_each_app_moving_from_commit_to_commit(self):
+		self.migrate()
+		before = self.probe.head
+		patch = self.probe.add_patch('frappe.db.set_default("dm_probe_note", "moved")\n')
+		after = self.probe.head
+		self.assertNotEqual(before, after)
+
+		self.migrate()
+
+		doc = self.latest()
+		self.assertEqual(doc.source, "Bench Migrate")
+		self.assertEqual(doc.status, "Awaiting Verification")
+		self.assertEqual(doc.site, self.site)
+		self.assertTrue(doc.changed)
+		self.assertGreater(doc.duration, 0)
+		probe = self.app_row(doc, NAME)
+		self.assertEqual((probe.from_commit, probe.to_commit), (before, after))
+		self.assertTrue(probe.changed)
+		self.assertEqual(probe.branch, "main")
+		for app in ("frappe", "deploy_manager"):
+			row = self.app_row(doc, app)
+			repo = Path(frappe.get_app_path(app)).parent
+			expected = git(repo, "rev-parse", "HEAD") if (repo / ".git").exists() else ""
+			self.assertEqual(row.to_commit, expected)
+			self.assertFalse(row.changed)
+		self.assertIn((patch, "Run"), [(p.patch, p.status) for p in doc.patches])
+		self.assertIn("tabDefaultValue", doc.touched_tables.split())
+		self.assertNotIn("tabDeployment", doc.touched_tables.split())
+
+	def test_migrate_that_changes_nothing_is_recorded_as_unchanged(self):
+		self.migrate()
+		hooks_file = self.probe.path / "dm_probe" / "hooks.py"
+		original = hooks_file.read_text()
+		hooks_file.write_text(original + "# local edit\n")
+		try:
+			self.migrate()
+		finally:
+			hooks_file.write_text(original)
+		doc = self.latest()
+		self.assertFalse(doc.changed)
+		self.assertFalse(any(row.changed for row in doc.apps))
+		self.assertTrue(self.app_row(doc, NAME).dirty)
+		self.assertIn(doc.name, [d["name"] for d in self.status()])
+		self.assertNotIn(doc.name, [d["name"] for d in self.status("--changed")])
+
+	def test_app_without_git_records_version_and_empty_commit(self):
+		aside = self.probe.path.with_name("dm_probe.git-aside")
+		shutil.move(self.probe.path / ".git", aside)
+		try:
+			self.migrate()
+		finally:
+			shutil.move(aside, self.probe.path / ".git")
+		row = self.app_row(self.latest(), NAME)
+		self.assertEqual(row.to_commit, "")
+		self.assertEqual(row.to_version, "0.0.1")
+
+	def test_failing_patch_is_marked_failed_by_the_next_migrate(self):
+		patch = self.probe.add_patch('raise ValueError("dm_probe patch broke")\n')
+		proc = self.migrate(expect_ok=False)
+		self.assertNotEqual(proc.returncode, 0)
+		failed = self.latest()
+		self.assertEqual(failed.status, "In Progress")
+
+		self.probe.remove_patch(patch)
+		self.migrate()
+
+		failed.reload()
+		self.assertEqual(failed.status, "Failed")
+		self.assertIn(patch, failed.failure_reason)
+		self.assertIn("ValueError: dm_probe patch broke", failed.failure_reason)
+		self.assertIn("dm_probe patch broke", failed.traceback)
+		self.assertIn((patch, "Failed"), [(p.patch, p.status) for p in failed.patches])
+		self.assertTrue(failed.finished_at)
+
+		listed = {d["name"]: d for d in self.status()}
+		self.assertEqual(listed[failed.name]["status"], "Failed")
+		self.assertEqual(listed[self.latest().name]["status"], "Awaiting Verification")
+
+	def test_hourly_job_marks_a_dead_migrate_failed(self):
+		patch = self.probe.add_patch('raise RuntimeError("dm_probe stops here")\n')
+		try:
+			self.migrate(expect_ok=False)
+			failed = self.latest()
+			self.assertEqual(failed.status, "In Progress")
+
+			recording.close_abandoned_deployments()
+
+			failed.reload()
+			self.assertEqual(failed.status, "Failed")
+			self.assertEqual(failed.failure_reason, f"Patch {patch} failed: RuntimeError: dm_probe stops here")
+		finally:
+			self.probe.remove_patch(patch)
+			self.migrate()
+
+	def status(self, *args):
+		data = status_json(self.probe, self.site, *args)
+		self.assertEqual(data["errors"], [])
+		return data["deployments"]
