@@ -16,7 +16,9 @@ def deploy_manager():
 
 
 @deploy_manager.command("status")
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1), help="Deployments per site")
+@click.option(
+	"--limit", default=10, show_default=True, type=click.IntRange(min=1), help="Deployments per site"
+)
 @click.option("--changed", is_flag=True, help="Leave out migrates that changed nothing")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document")
 @pass_context

@@ -13,11 +13,13 @@ import json
 import os
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import frappe
 from filelock import FileLock, Timeout
-from frappe.utils import get_datetime, now_datetime, time_diff_in_seconds
+from frappe.utils import get_datetime, get_system_timezone, now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import environment, gitrepo
 from deploy_manager.core.deployments import AppState, compare, failure_reason, find_failing_patch
@@ -26,7 +28,7 @@ from deploy_manager.core.deployments import AppState, compare, failure_reason, f
 # and must never be restored over by a table-level rollback.
 OWN_TABLES = {"tabDeployment", "tabDeployment App", "tabDeployment Patch"}
 
-# site -> {"deployment", "failure_file", "touched_tables_file"}, for the exit handler.
+# site -> what the exit handler needs to describe a migrate that did not finish.
 _open_migrates: dict[str, dict] = {}
 
 
@@ -67,7 +69,7 @@ def _record_install():
 
 def _open_deployment():
 	# Frappe holds the migrate lock for us now, so every other open migrate record is dead.
-	_mark_abandoned_failed()
+	_without_breaking("closing abandoned deployments", _mark_abandoned_failed)
 	doc = _new_deployment("Bench Migrate", snapshot_apps())
 	doc.insert(ignore_permissions=True)
 	frappe.db.commit()
@@ -77,6 +79,9 @@ def _open_deployment():
 		"deployment": doc.name,
 		"failure_file": str(_failure_file(doc.name)),
 		"touched_tables_file": os.path.abspath(frappe.get_site_path("touched_tables.json")),
+		# frappe is torn down by the time the exit handler runs: keep what it needs from it.
+		"time_zone": get_system_timezone(),
+		"pending_patches": _pending_patches(),
 	}
 
 
@@ -120,9 +125,9 @@ def _close_deployment():
 	doc = frappe.get_doc("Deployment", opened["deployment"])
 	before = [AppState(r.app, r.from_version, r.branch, r.from_commit) for r in doc.apps]
 	doc.set_apps(compare(before, snapshot_apps()))
-	doc.set("patches", _patches_since(doc.started_at))
-	doc.touched_tables = _format_tables(frappe.flags.touched_tables or ())
 	doc.finished_at = now_datetime()
+	doc.set("patches", _patches_between(doc.started_at, doc.finished_at))
+	doc.touched_tables = _format_tables(frappe.flags.touched_tables or ())
 	doc.status = "Awaiting Verification"
 	doc.add_log(_summary(doc))
 	doc.save(ignore_permissions=True)
@@ -151,13 +156,14 @@ def _mark_abandoned_failed():
 
 
 def _mark_failed(doc, note: dict):
-	pending = _pending_patches()
+	# The failing patch may be gone from patches.txt by now: prefer the list from the migrate itself.
+	pending = note.get("pending_patches") or _pending_patches()
 	tb = note.get("traceback", "")
 	failing = find_failing_patch(tb, pending)
 	doc.failure_reason = failure_reason(tb, pending, process_finished=bool(note))
 	doc.traceback = tb
 	doc.finished_at = get_datetime(note["ended_at"]) if note.get("ended_at") else None
-	doc.set("patches", _patches_since(doc.started_at))
+	doc.set("patches", _patches_between(doc.started_at, doc.finished_at or now_datetime()))
 	if failing:
 		doc.append("patches", {"patch": failing, "status": "Failed", "traceback": tb})
 	doc.touched_tables = _format_tables(note.get("touched_tables", ()))
@@ -173,7 +179,13 @@ def _leave_failure_notes():
 	"""At process exit, for each migrate that never reached after_migrate, save what is known."""
 	error = "".join(traceback.format_exception(sys.last_value)) if hasattr(sys, "last_value") else ""
 	for opened in _open_migrates.values():
-		note = {"traceback": error, "ended_at": str(now_datetime()), "touched_tables": []}
+		ended_at = datetime.now(ZoneInfo(opened["time_zone"])).replace(tzinfo=None)
+		note = {
+			"traceback": error,
+			"ended_at": str(ended_at),
+			"pending_patches": opened["pending_patches"],
+			"touched_tables": [],
+		}
 		with contextlib.suppress(OSError, ValueError):
 			note["touched_tables"] = json.loads(Path(opened["touched_tables_file"]).read_text())
 		with contextlib.suppress(OSError):
@@ -183,7 +195,7 @@ def _leave_failure_notes():
 
 
 def _without_breaking(hook: str, fn):
-	savepoint = f"deploy_manager_{hook}"
+	savepoint = f"deploy_manager_{frappe.scrub(hook)}"
 	try:
 		frappe.db.savepoint(savepoint)
 		fn()
@@ -219,19 +231,22 @@ def _read_failure_file(deployment: str) -> dict:
 
 
 def _pending_patches() -> list[str]:
-	from frappe.modules.patch_handler import executed, get_all_patches
+	from frappe.modules.patch_handler import get_all_patches
 
 	try:
-		return [p for p in get_all_patches() if not p.startswith("finally:") and not executed(p)]
+		executed = set(frappe.get_all("Patch Log", filters={"skipped": 0}, pluck="patch"))
+		return [p for p in get_all_patches() if not p.startswith("finally:") and p not in executed]
 	except Exception:
 		# A broken patches.txt must not stop us from recording that the migrate failed.
 		return []
 
 
-def _patches_since(started_at) -> list[dict]:
+def _patches_between(start, end) -> list[dict]:
+	# Bounded on both sides: rows written before the site's time zone was last changed can carry
+	# timestamps in the future.
 	logs = frappe.get_all(
 		"Patch Log",
-		filters={"creation": (">=", started_at)},
+		filters=[["creation", ">=", start], ["creation", "<=", end]],
 		fields=["patch", "skipped", "traceback"],
 		order_by="creation asc",
 	)

@@ -58,19 +58,24 @@ class ProbeApp:
 	def add_patch(self, body: str) -> str:
 		"""Commit a new post-model-sync patch whose `execute` runs `body`; return its dotted name."""
 		name = f"p{time.time_ns()}"
-		patches = (self.path / "dm_probe/patches.txt").read_text().rstrip("\n") + f"\ndm_probe.patches.{name}\n"
+		patches = (self.path / "dm_probe/patches.txt").read_text().rstrip(
+			"\n"
+		) + f"\ndm_probe.patches.{name}\n"
 		self.commit(
 			f"Add patch {name}",
 			{
 				"dm_probe/patches.txt": patches,
-				f"dm_probe/patches/{name}.py": "import frappe\n\n\ndef execute():\n" + textwrap.indent(body, "\t"),
+				f"dm_probe/patches/{name}.py": "import frappe\n\n\ndef execute():\n"
+				+ textwrap.indent(body, "\t"),
 			},
 		)
 		return f"dm_probe.patches.{name}"
 
 	def remove_patch(self, patch: str):
 		lines = (self.path / "dm_probe/patches.txt").read_text().splitlines()
-		self.commit(f"Remove {patch}", {"dm_probe/patches.txt": "\n".join(l for l in lines if l != patch) + "\n"})
+		self.commit(
+			f"Remove {patch}", {"dm_probe/patches.txt": "\n".join(l for l in lines if l != patch) + "\n"}
+		)
 
 	def bench_cmd(self, site: str, *args: str, check: bool = False) -> subprocess.CompletedProcess:
 		"""Run `bench --site SITE ...` as bench does: the bench's python from the sites folder."""
@@ -85,7 +90,9 @@ class ProbeApp:
 		)
 		_fresh_snapshot()
 		if check and proc.returncode != 0:
-			raise AssertionError(f"bench {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+			raise AssertionError(
+				f"bench {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+			)
 		return proc
 
 	def _create(self):

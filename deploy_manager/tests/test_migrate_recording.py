@@ -121,7 +121,9 @@ class TestMigrateRecording(FrappeTestCase):
 
 			failed.reload()
 			self.assertEqual(failed.status, "Failed")
-			self.assertEqual(failed.failure_reason, f"Patch {patch} failed: RuntimeError: dm_probe stops here")
+			self.assertEqual(
+				failed.failure_reason, f"Patch {patch} failed: RuntimeError: dm_probe stops here"
+			)
 		finally:
 			self.probe.remove_patch(patch)
 			self.migrate()

@@ -1,0 +1,24 @@
+# Copyright (c) 2026, deploy_manager developers and contributors
+# For license information, please see license.txt
+
+# import frappe
+from frappe.model.document import Document
+
+
+class DeploymentPatch(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		parent: DF.Data
+		parentfield: DF.Data
+		parenttype: DF.Data
+		patch: DF.SmallText
+		status: DF.Literal["Run", "Skipped", "Failed"]
+		traceback: DF.Code | None
+	# end: auto-generated types
+	pass
