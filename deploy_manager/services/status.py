@@ -1,7 +1,6 @@
 """Recent deployments for operators: one JSON shape per Deployment, and the same as a table."""
 
 import frappe
-from frappe.utils import now_datetime, time_diff_in_seconds
 
 from deploy_manager.core.formatting import age, short_commit, table
 
@@ -13,9 +12,9 @@ def recent_deployments(limit: int = 10, changed_only: bool = False) -> list[dict
 
 
 def render_status(deployments: list[dict]) -> str:
+	"""Plain text; runs after the sites are closed, so it reads only the summaries."""
 	if not deployments:
 		return "No deployments recorded yet."
-	now = now_datetime()
 	rows = [
 		[
 			d["name"],
@@ -23,11 +22,12 @@ def render_status(deployments: list[dict]) -> str:
 			d["status"],
 			d["source"],
 			_changes(d),
-			age(time_diff_in_seconds(now, d["started_at"])) if d["started_at"] else "-",
+			age(d["age_seconds"]) if d["age_seconds"] is not None else "-",
+			_shorten(d["failure_reason"] or ""),
 		]
 		for d in deployments
 	]
-	return table(["Deployment", "Site", "Status", "Source", "Changes", "Age"], rows)
+	return table(["Deployment", "Site", "Status", "Source", "Changes", "Age", "Failure"], rows)
 
 
 def _changes(deployment: dict) -> str:
@@ -36,8 +36,8 @@ def _changes(deployment: dict) -> str:
 		for a in deployment["apps"]
 		if a["changed"]
 	]
-	if moved:
-		return ", ".join(moved)
-	if deployment["status"] in ("In Progress", "Failed"):
-		return deployment.get("failure_reason") or "-"
-	return "no change"
+	return ", ".join(moved) or "no change"
+
+
+def _shorten(text: str, width: int = 70) -> str:
+	return text if len(text) <= width else text[: width - 3] + "..."

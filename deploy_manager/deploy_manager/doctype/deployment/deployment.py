@@ -114,4 +114,5 @@ class Deployment(Document):
 			],
 			"patches": [{"patch": row.patch, "status": row.status} for row in self.patches],
 			"touched_tables": (self.touched_tables or "").split(),
+			"age_seconds": time_diff_in_seconds(now_datetime(), self.started_at) if self.started_at else None,
 		}
