@@ -36,7 +36,8 @@ def status(context, limit, changed, as_json):
 	if as_json:
 		click.echo(json.dumps({"deployments": deployments, "errors": problems}, indent=1, default=str))
 	else:
-		click.echo(render_status(deployments))
+		if deployments or not problems:
+			click.echo(render_status(deployments))
 		for problem in problems:
 			click.secho(f"{problem['site']}: {problem['error']}", fg="red", err=True)
 	sys.exit(1 if problems else 0)

@@ -73,15 +73,19 @@ def find_failing_patch(traceback: str, pending_patches: list[str]) -> str | None
 	return None
 
 
-def failure_reason(traceback: str, pending_patches: list[str], process_finished: bool) -> str:
-	"""One line an administrator can act on, saying only what can be known."""
+def failure_reason(traceback: str, pending_patches: list[str], left_note: bool) -> str:
+	"""One line an administrator can act on, saying only what can be known.
+
+	`left_note`: the migrate process reached its exit handler (it raised or exited); without a
+	note it was killed or crashed.
+	"""
 	patch = find_failing_patch(traceback, pending_patches)
 	last_line = traceback.strip().splitlines()[-1] if traceback.strip() else ""
 	if patch:
 		return f"Patch {patch} failed: {last_line}"
 	if last_line:
 		return f"Migrate failed: {last_line}"
-	ending = "ended without finishing (killed or crashed)" if process_finished else "stopped responding"
+	ending = "exited before finishing" if left_note else "was killed or crashed"
 	if pending_patches:
 		return f"The migrate process {ending}; first pending patch: {pending_patches[0]}"
 	return f"The migrate process {ending}"

@@ -160,7 +160,7 @@ def _mark_failed(doc, note: dict):
 	pending = note.get("pending_patches") or _pending_patches()
 	tb = note.get("traceback", "")
 	failing = find_failing_patch(tb, pending)
-	doc.failure_reason = failure_reason(tb, pending, process_finished=bool(note))
+	doc.failure_reason = failure_reason(tb, pending, left_note=bool(note))
 	doc.traceback = tb
 	doc.finished_at = get_datetime(note["ended_at"]) if note.get("ended_at") else None
 	doc.set("patches", _patches_between(doc.started_at, doc.finished_at or now_datetime()))

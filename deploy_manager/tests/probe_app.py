@@ -79,21 +79,25 @@ class ProbeApp:
 
 	def bench_cmd(self, site: str, *args: str, check: bool = False) -> subprocess.CompletedProcess:
 		"""Run `bench --site SITE ...` as bench does: the bench's python from the sites folder."""
-		frappe.db.commit()  # a migrate in the child must not wait on this process's locks
-		proc = subprocess.run(
-			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", site, *args],
-			cwd=self.bench / "sites",
-			capture_output=True,
-			text=True,
-			timeout=600,
-			check=False,
-		)
+		child = self.spawn(site, *args)
+		stdout, stderr = child.communicate(timeout=600)
+		proc = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 		_fresh_snapshot()
 		if check and proc.returncode != 0:
 			raise AssertionError(
 				f"bench {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
 			)
 		return proc
+
+	def spawn(self, site: str, *args: str) -> subprocess.Popen:
+		frappe.db.commit()  # a migrate in the child must not wait on this process's locks
+		return subprocess.Popen(
+			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", site, *args],
+			cwd=self.bench / "sites",
+			stdout=subprocess.PIPE,
+			stderr=subprocess.PIPE,
+			text=True,
+		)
 
 	def _create(self):
 		for rel, text in FILES.items():

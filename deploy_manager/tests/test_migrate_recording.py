@@ -1,9 +1,13 @@
 """Real `bench migrate` runs in a child process, recorded by the hooks, read back here."""
 
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import frappe
+from filelock import FileLock
 from frappe.tests.utils import FrappeTestCase
 
 from deploy_manager.core.gitrepo import git
@@ -127,6 +131,61 @@ class TestMigrateRecording(FrappeTestCase):
 		finally:
 			self.probe.remove_patch(patch)
 			self.migrate()
+
+	def test_killed_migrate_is_marked_failed_naming_the_patch_it_was_in(self):
+		marker = self.probe.path / "patch-started"
+		marker.unlink(missing_ok=True)
+		patch = self.probe.add_patch(f'open("{marker}", "w").close()\nimport time\ntime.sleep(120)\n')
+		try:
+			child = self.probe.spawn(self.site, "migrate", "--skip-search-index")
+			for _ in range(600):
+				if marker.exists() or child.poll() is not None:
+					break
+				time.sleep(0.1)
+			self.assertTrue(marker.exists(), "the sleeping patch never started")
+			running = self.latest()
+			self.assertEqual(running.status, "In Progress")
+			recording.close_abandoned_deployments()
+			running.reload()
+			self.assertEqual(running.status, "In Progress", "a migrate still holding the lock was closed")
+
+			child.send_signal(signal.SIGKILL)
+			child.wait(timeout=30)
+			recording.close_abandoned_deployments()
+
+			running.reload()
+			self.assertEqual(running.status, "Failed")
+			self.assertEqual(
+				running.failure_reason,
+				f"The migrate process was killed or crashed; first pending patch: {patch}",
+			)
+		finally:
+			marker.unlink(missing_ok=True)
+			self.probe.remove_patch(patch)
+			self.migrate()
+
+	def test_second_migrate_at_the_same_time_is_refused_and_records_nothing(self):
+		self.migrate()
+		before = self.latest().name
+		lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "bench_migrate.lock")))
+		with lock:
+			proc = self.migrate(expect_ok=False)
+		self.assertNotEqual(proc.returncode, 0)
+		self.assertIn("Failed to aquire lock", proc.stdout + proc.stderr)
+		self.assertEqual(self.latest().name, before)
+
+	def test_recording_error_is_logged_and_rolled_back_not_raised(self):
+		def broken_recording():
+			frappe.db.set_default("dm_recording_probe", "written by broken recording")
+			raise RuntimeError("recording exploded")
+
+		frappe.db.set_default("dm_recording_probe", "before")
+		recording._without_breaking("before_migrate", broken_recording)
+
+		self.assertEqual(frappe.db.get_default("dm_recording_probe"), "before")
+		log = frappe.get_last_doc("Error Log")
+		self.assertEqual(log.method, "deploy_manager: before_migrate recording failed")
+		self.assertIn("recording exploded", log.error)
 
 	def status(self, *args):
 		data = status_json(self.probe, self.site, *args)

@@ -65,7 +65,7 @@ def test_failing_patch_is_found_from_its_traceback_frame():
 
 
 def test_failure_reason_names_patch_and_error():
-	reason = failure_reason(TRACEBACK, ["shop.patches.v2.fill_prices"], process_finished=True)
+	reason = failure_reason(TRACEBACK, ["shop.patches.v2.fill_prices"], left_note=True)
 	assert reason == "Patch shop.patches.v2.fill_prices failed: ValueError: price missing"
 
 
@@ -75,10 +75,10 @@ def test_failure_reason_without_patch_quotes_the_error():
 
 
 def test_failure_reason_of_killed_process_says_what_is_known():
-	assert failure_reason("", ["shop.patches.v2.later"], True) == (
-		"The migrate process ended without finishing (killed or crashed); first pending patch: shop.patches.v2.later"
+	assert failure_reason("", ["shop.patches.v2.later"], False) == (
+		"The migrate process was killed or crashed; first pending patch: shop.patches.v2.later"
 	)
-	assert failure_reason("", [], False) == "The migrate process stopped responding"
+	assert failure_reason("", [], True) == "The migrate process exited before finishing"
 
 
 def test_formatting():
