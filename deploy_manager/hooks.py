@@ -15,5 +15,5 @@ before_migrate = ["deploy_manager.services.recording.before_migrate"]
 after_migrate = ["deploy_manager.services.recording.after_migrate"]
 
 scheduler_events = {
-	"hourly": ["deploy_manager.services.recording.close_abandoned_deployments"],
+	"hourly": ["deploy_manager.services.recording.settle_finished_migrates"],
 }

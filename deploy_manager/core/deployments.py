@@ -17,19 +17,26 @@ class AppState:
 @dataclass(frozen=True)
 class AppChange:
 	app: str
+	from_branch: str
 	branch: str
 	from_version: str
 	from_commit: str
 	to_version: str
 	to_commit: str
 	dirty: bool
+	# git could not be read: an empty commit then means "unknown", not "moved".
+	commit_unknown: bool = False
 
 	@property
 	def changed(self) -> bool:
+		if self.commit_unknown:
+			return self.from_version != self.to_version
 		return (self.from_commit, self.from_version) != (self.to_commit, self.to_version)
 
 	def as_dict(self) -> dict:
-		return {**asdict(self), "changed": self.changed}
+		fields = asdict(self)
+		del fields["commit_unknown"]
+		return {**fields, "changed": self.changed}
 
 
 def compare(before: list[AppState], after: list[AppState]) -> list[AppChange]:
@@ -42,12 +49,14 @@ def compare(before: list[AppState], after: list[AppState]) -> list[AppChange]:
 		changes.append(
 			AppChange(
 				app=app,
-				branch=a.branch or b.branch,
+				from_branch=b.branch,
+				branch=a.branch,
 				from_version=b.version,
 				from_commit=b.commit,
 				to_version=a.version,
 				to_commit=a.commit,
 				dirty=a.dirty or b.dirty,
+				commit_unknown=bool(a.error and not a.commit),
 			)
 		)
 	return changes

@@ -5,8 +5,6 @@ import os
 import socket
 from pathlib import Path
 
-PLATFORMS = ("Bench", "Docker", "Kubernetes")
-
 
 def detect_platform() -> str:
 	if os.environ.get("KUBERNETES_SERVICE_HOST"):

@@ -7,6 +7,16 @@ def short_commit(commit: str) -> str:
 	return commit[:SHORT_COMMIT] if commit else "-"
 
 
+def describe_moves(apps) -> str:
+	"""`shop 0123abcd..89efcdab, erpnext ...` for the apps that changed; rows or dicts with `get`."""
+	moved = [
+		f"{a.get('app')} {short_commit(a.get('from_commit'))}..{short_commit(a.get('to_commit'))}"
+		for a in apps
+		if a.get("changed")
+	]
+	return ", ".join(moved) or "no change"
+
+
 def age(seconds: float) -> str:
 	"""A coarse age an operator reads at a glance: 45s, 12m, 5h, 3d."""
 	seconds = max(0, int(seconds))

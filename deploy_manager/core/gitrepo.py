@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GIT_TIMEOUT = 15
+# Set by git hooks (push-to-deploy): they would make `-C path` read another repository.
+REPOSITORY_ENV = (
+	"GIT_DIR",
+	"GIT_WORK_TREE",
+	"GIT_INDEX_FILE",
+	"GIT_OBJECT_DIRECTORY",
+	"GIT_COMMON_DIR",
+	"GIT_NAMESPACE",
+)
 
 
 class GitError(Exception):
@@ -26,17 +35,26 @@ class RepoState:
 	shallow: bool = False
 	error: str = ""
 
-	@property
-	def detached(self) -> bool:
-		return self.is_git and bool(self.commit) and not self.branch
-
 
 def git(path: str | Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
 	"""Run git in `path` and return its stripped stdout; raise GitError with git's own message."""
-	# Benches are owned by another user than the one running CI or cron: without safe.directory
-	# git refuses to read them ("dubious ownership").
-	cmd = ["git", "-c", "safe.directory=*", "-C", str(path), *args]
-	env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+	# A bench is often owned by another user than the one running CI or cron: without
+	# safe.directory git refuses to read it. Trusting that one path only, with fsmonitor off,
+	# keeps a repository's own config from running commands. No optional locks: never take
+	# index.lock away from a `git pull` running at the same time.
+	cmd = [
+		"git",
+		"--no-optional-locks",
+		"-c",
+		f"safe.directory={os.path.realpath(path)}",
+		"-c",
+		"core.fsmonitor=false",
+		"-C",
+		str(path),
+		*args,
+	]
+	env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_ENV}
+	env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
 	try:
 		proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 	except FileNotFoundError:

@@ -1,35 +1,31 @@
 """Record every `bench migrate` as a Deployment.
 
-`before_migrate` opens a Deployment (In Progress) with each app's state, `after_migrate` closes it.
-A migrate that dies never reaches `after_migrate`: an exit handler leaves what it knows (the
-traceback, the touched tables) in a small file, and the next migrate or the hourly job marks the
-Deployment Failed from it. Recording must never break a migrate, so every hook swallows its own
-errors into the Error Log.
+`before_migrate` opens a Deployment (In Progress) with each app's state and `after_migrate` closes
+it (Awaiting Verification). A migrate that dies never reaches `after_migrate`; what its process
+left at exit (see exit_notes) lets the next migrate or the hourly job settle it as Failed.
+Recording must never break a migrate: each hook rolls its own work back to a savepoint and sends
+the error to the Error Log.
 """
 
-import atexit
 import contextlib
-import json
 import os
 import sys
-import traceback
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import frappe
 from filelock import FileLock, Timeout
-from frappe.utils import get_datetime, get_system_timezone, now_datetime, time_diff_in_seconds
+from frappe.utils import get_datetime, now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import environment, gitrepo
 from deploy_manager.core.deployments import AppState, compare, failure_reason, find_failing_patch
+from deploy_manager.core.formatting import describe_moves
+from deploy_manager.services import exit_notes
 
-# Our own records are written during the migrate; they are not part of what the deploy changed
-# and must never be restored over by a table-level rollback.
+# Written by our own hooks during the migrate: not part of what the deploy changed, and never to be
+# restored over by a table-level rollback.
 OWN_TABLES = {"tabDeployment", "tabDeployment App", "tabDeployment Patch"}
-
-# site -> what the exit handler needs to describe a migrate that did not finish.
-_open_migrates: dict[str, dict] = {}
+# Records that describe the code the site really ran; the next migrate is compared with these.
+RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
 
 
 def before_migrate():
@@ -44,18 +40,24 @@ def after_install():
 	_without_breaking("after_install", _record_install)
 
 
-def close_abandoned_deployments():
-	"""Hourly: mark Failed the migrates that died, once no migrate holds the site's lock."""
-	if _migrate_running():
+def settle_finished_migrates():
+	"""Hourly: settle the records of migrates that have ended, unless a migrate runs right now."""
+	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "bench_migrate.lock")), timeout=0)
+	try:
+		# Held while settling, so a migrate that starts meanwhile waits instead of being judged.
+		with lock:
+			_settle_earlier_migrates()
+			frappe.db.commit()
+	except Timeout:
 		return
-	_mark_abandoned_failed()
 
 
 def snapshot_apps() -> list[AppState]:
 	states = []
 	for app in frappe.get_installed_apps():
 		repo = gitrepo.read_state(Path(frappe.get_app_path(app)).parent)
-		states.append(AppState(app, _app_version(app), repo.branch, repo.commit, repo.dirty, repo.error))
+		error = repo.error or ("shallow clone: earlier commits may be missing" if repo.shallow else "")
+		states.append(AppState(app, _app_version(app), repo.branch, repo.commit, repo.dirty, error))
 	return states
 
 
@@ -68,21 +70,31 @@ def _record_install():
 
 
 def _open_deployment():
-	# Frappe holds the migrate lock for us now, so every other open migrate record is dead.
-	_without_breaking("closing abandoned deployments", _mark_abandoned_failed)
+	# Frappe holds the migrate lock now: every earlier migrate of this site has ended.
+	_settle_earlier_migrates()
 	doc = _new_deployment("Bench Migrate", snapshot_apps())
 	doc.insert(ignore_permissions=True)
+	exit_notes.watch(doc.name, _pending_patches())
+	# Committed at once (and last, as a commit ends our savepoint): if a later before_migrate hook
+	# fails, Frappe rolls the phase back, and the record of this migrate must survive that.
 	frappe.db.commit()
-	if not _open_migrates:
-		atexit.register(_leave_failure_notes)
-	_open_migrates[frappe.local.site] = {
-		"deployment": doc.name,
-		"failure_file": str(_failure_file(doc.name)),
-		"touched_tables_file": os.path.abspath(frappe.get_site_path("touched_tables.json")),
-		# frappe is torn down by the time the exit handler runs: keep what it needs from it.
-		"time_zone": get_system_timezone(),
-		"pending_patches": _pending_patches(),
-	}
+
+
+def _close_deployment():
+	name = exit_notes.current_deployment()
+	if not name or frappe.db.get_value("Deployment", name, "status") != "In Progress":
+		return
+	doc = frappe.get_doc("Deployment", name)
+	before = [AppState(r.app, r.from_version, r.from_branch, r.from_commit, r.dirty) for r in doc.apps]
+	doc.set_apps(compare(before, snapshot_apps()))
+	doc.finished_at = now_datetime()
+	doc.set("patches", _patches_between(doc.started_at, doc.finished_at))
+	doc.touched_tables = _format_tables(frappe.flags.touched_tables or ())
+	doc.status = "Awaiting Verification"
+	took = time_diff_in_seconds(doc.finished_at, doc.started_at)
+	doc.add_log(f"Migrate finished in {took:.1f}s: {_outcome(doc)}")
+	doc.save(ignore_permissions=True)
+	exit_notes.close_on_commit()
 
 
 def _new_deployment(source: str, current: list[AppState]):
@@ -118,24 +130,14 @@ def _new_deployment(source: str, current: list[AppState]):
 	return doc
 
 
-def _close_deployment():
-	opened = _open_migrates.pop(frappe.local.site, None)
-	if not opened:
-		return
-	doc = frappe.get_doc("Deployment", opened["deployment"])
-	before = [AppState(r.app, r.from_version, r.branch, r.from_commit) for r in doc.apps]
-	doc.set_apps(compare(before, snapshot_apps()))
-	doc.finished_at = now_datetime()
-	doc.set("patches", _patches_between(doc.started_at, doc.finished_at))
-	doc.touched_tables = _format_tables(frappe.flags.touched_tables or ())
-	doc.status = "Awaiting Verification"
-	doc.add_log(_summary(doc))
-	doc.save(ignore_permissions=True)
-	frappe.db.commit()
-
-
 def _last_recorded_state() -> list[AppState] | None:
-	last = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")
+	last = frappe.get_all(
+		"Deployment",
+		filters={"source": ("in", RECORDED_SOURCES)},
+		order_by="creation desc",
+		limit=1,
+		pluck="name",
+	)
 	if not last:
 		return None
 	rows = frappe.get_all(
@@ -146,99 +148,87 @@ def _last_recorded_state() -> list[AppState] | None:
 	return [AppState(r.app, r.to_version, r.branch, r.to_commit) for r in rows]
 
 
-def _mark_abandoned_failed():
-	"""Callers hold or have tested the site's migrate lock: no other migrate of this site is alive."""
-	for name in frappe.get_all(
+def _settle_earlier_migrates():
+	"""Close the records of migrates that ended without closing them, and add what their notes say.
+
+	Callers hold the site's migrate lock, so none of these migrates is still running.
+	"""
+	ours = exit_notes.watched_deployments()
+	unfinished = frappe.get_all(
 		"Deployment", filters={"status": "In Progress", "source": "Bench Migrate"}, pluck="name"
-	):
-		if name not in {m["deployment"] for m in _open_migrates.values()}:
-			_mark_failed(frappe.get_doc("Deployment", name), _read_failure_file(name))
+	)
+	for name in sorted(set(unfinished) | set(exit_notes.noted_deployments())):
+		if name not in ours:
+			_without_breaking(f"settling {name}", lambda name=name: _settle(name))
+
+
+def _settle(name: str):
+	note = exit_notes.read(name)
+	if frappe.db.exists("Deployment", name):
+		doc = frappe.get_doc("Deployment", name)
+		if doc.status == "In Progress":
+			_mark_failed(doc, note)
+		elif note.get("touched_tables"):
+			# Frappe writes its own list at the very end of migrate, after our after_migrate.
+			tables = (
+				set(doc.touched_tables.split()) | set(note["touched_tables"])
+				if doc.touched_tables
+				else set(note["touched_tables"])
+			)
+			doc.touched_tables = _format_tables(tables)
+		doc.save(ignore_permissions=True)
+	exit_notes.discard_on_commit(name)
 
 
 def _mark_failed(doc, note: dict):
+	executed = _executed_patches()
 	# The failing patch may be gone from patches.txt by now: prefer the list from the migrate itself.
-	pending = note.get("pending_patches") or _pending_patches()
+	pending = [p for p in note.get("pending_patches") or _all_patches() if p not in executed]
 	tb = note.get("traceback", "")
-	failing = find_failing_patch(tb, pending)
 	doc.failure_reason = failure_reason(tb, pending, left_note=bool(note))
 	doc.traceback = tb
 	doc.finished_at = get_datetime(note["ended_at"]) if note.get("ended_at") else None
 	doc.set("patches", _patches_between(doc.started_at, doc.finished_at or now_datetime()))
-	if failing:
+	if failing := find_failing_patch(tb, pending):
 		doc.append("patches", {"patch": failing, "status": "Failed", "traceback": tb})
 	doc.touched_tables = _format_tables(note.get("touched_tables", ()))
 	doc.status = "Failed"
 	doc.add_log(f"Marked Failed: {doc.failure_reason}")
-	doc.save(ignore_permissions=True)
-	frappe.db.commit()
-	with contextlib.suppress(FileNotFoundError):
-		_failure_file(doc.name).unlink()
 
 
-def _leave_failure_notes():
-	"""At process exit, for each migrate that never reached after_migrate, save what is known."""
-	error = "".join(traceback.format_exception(sys.last_value)) if hasattr(sys, "last_value") else ""
-	for opened in _open_migrates.values():
-		ended_at = datetime.now(ZoneInfo(opened["time_zone"])).replace(tzinfo=None)
-		note = {
-			"traceback": error,
-			"ended_at": str(ended_at),
-			"pending_patches": opened["pending_patches"],
-			"touched_tables": [],
-		}
-		with contextlib.suppress(OSError, ValueError):
-			note["touched_tables"] = json.loads(Path(opened["touched_tables_file"]).read_text())
-		with contextlib.suppress(OSError):
-			path = Path(opened["failure_file"])
-			path.parent.mkdir(parents=True, exist_ok=True)
-			path.write_text(json.dumps(note))
-
-
-def _without_breaking(hook: str, fn):
-	savepoint = f"deploy_manager_{frappe.scrub(hook)}"
+def _without_breaking(what: str, fn):
+	savepoint = f"deploy_manager_{frappe.scrub(what)}"
 	try:
 		frappe.db.savepoint(savepoint)
 		fn()
 	except Exception:
+		# The database itself may be what failed: then neither the rollback nor the log can work.
 		with contextlib.suppress(Exception):
 			frappe.db.rollback(save_point=savepoint)
-		print(
-			f"deploy_manager: recording the deployment failed in {hook}; see the Error Log", file=sys.stderr
-		)
+		print(f"deploy_manager: recording failed in {what}; see the Error Log", file=sys.stderr)
 		with contextlib.suppress(Exception):
-			frappe.log_error(title=f"deploy_manager: {hook} recording failed")
+			frappe.log_error(title=f"deploy_manager: {what} recording failed")
 
 
-def _migrate_running() -> bool:
-	"""Whether a migrate holds this site's lock, tested the way Frappe takes it."""
-	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "bench_migrate.lock")), timeout=0)
-	try:
-		with lock:
-			return False
-	except Timeout:
-		return True
-
-
-def _failure_file(deployment: str) -> Path:
-	return Path(frappe.get_site_path("private", "deploy_manager", "migrate", f"{deployment}.json")).resolve()
-
-
-def _read_failure_file(deployment: str) -> dict:
-	try:
-		return json.loads(_failure_file(deployment).read_text())
-	except (OSError, ValueError):
-		return {}
-
-
-def _pending_patches() -> list[str]:
+def _all_patches() -> list[str]:
 	from frappe.modules.patch_handler import get_all_patches
 
 	try:
-		executed = set(frappe.get_all("Patch Log", filters={"skipped": 0}, pluck="patch"))
-		return [p for p in get_all_patches() if not p.startswith("finally:") and p not in executed]
+		# Frappe logs `finally:` patches without their prefix.
+		return [p.removeprefix("finally:") for p in get_all_patches()]
 	except Exception:
 		# A broken patches.txt must not stop us from recording that the migrate failed.
+		frappe.log_error(title="deploy_manager: could not list patches")
 		return []
+
+
+def _executed_patches() -> set[str]:
+	return set(frappe.get_all("Patch Log", filters={"skipped": 0}, pluck="patch"))
+
+
+def _pending_patches() -> list[str]:
+	executed = _executed_patches()
+	return [p for p in _all_patches() if p not in executed]
 
 
 def _patches_between(start, end) -> list[dict]:
@@ -257,7 +247,11 @@ def _patches_between(start, end) -> list[dict]:
 
 
 def _format_tables(tables) -> str:
-	return "\n".join(sorted(set(tables) - OWN_TABLES))
+	tables = set(tables) - OWN_TABLES
+	# Frappe's tracker also records the first word of a quoted multi-word name ("tabInstalled"
+	# beside "tabInstalled Application"); such a fragment names no table.
+	fragments = {t for t in tables if any(other.startswith(t + " ") for other in tables)}
+	return "\n".join(sorted(tables - fragments))
 
 
 def _app_version(app: str) -> str:
@@ -267,10 +261,6 @@ def _app_version(app: str) -> str:
 		return ""
 
 
-def _summary(doc) -> str:
-	moved = [f"{r.app} {r.from_commit[:8] or '-'} -> {r.to_commit[:8] or '-'}" for r in doc.apps if r.changed]
+def _outcome(doc) -> str:
 	skipped = sum(1 for p in doc.patches if p.status == "Skipped")
-	return (
-		f"Migrate finished in {time_diff_in_seconds(doc.finished_at, doc.started_at):.1f}s: "
-		f"{', '.join(moved) or 'no app moved'}; {len(doc.patches)} patches ({skipped} skipped)"
-	)
+	return f"{describe_moves(doc.apps)}; {len(doc.patches)} patches ({skipped} skipped)"

@@ -2,7 +2,7 @@
 
 import frappe
 
-from deploy_manager.core.formatting import age, short_commit, table
+from deploy_manager.core.formatting import age, describe_moves, table
 
 
 def recent_deployments(limit: int = 10, changed_only: bool = False) -> list[dict]:
@@ -21,22 +21,13 @@ def render_status(deployments: list[dict]) -> str:
 			d["site"],
 			d["status"],
 			d["source"],
-			_changes(d),
+			describe_moves(d["apps"]),
 			age(d["age_seconds"]) if d["age_seconds"] is not None else "-",
 			_shorten(d["failure_reason"] or ""),
 		]
 		for d in deployments
 	]
 	return table(["Deployment", "Site", "Status", "Source", "Changes", "Age", "Failure"], rows)
-
-
-def _changes(deployment: dict) -> str:
-	moved = [
-		f"{a['app']} {short_commit(a['from_commit'])}..{short_commit(a['to_commit'])}"
-		for a in deployment["apps"]
-		if a["changed"]
-	]
-	return ", ".join(moved) or "no change"
 
 
 def _shorten(text: str, width: int = 70) -> str:

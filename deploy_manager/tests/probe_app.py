@@ -1,7 +1,9 @@
 """A throwaway Frappe app, dm_probe, that bench tests install on the test site and move between
 commits they make themselves, so that real `bench migrate` runs have something to record."""
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -71,6 +73,14 @@ class ProbeApp:
 		)
 		return f"dm_probe.patches.{name}"
 
+	def set_after_migrate(self, body: str | None):
+		"""Commit an after_migrate hook running `body` (it runs after deploy_manager's), or remove it."""
+		hooks = FILES["dm_probe/hooks.py"]
+		if body:
+			hooks += 'after_migrate = ["dm_probe.migrate_hook.after_migrate"]\n'
+		hook = "import frappe\n\n\ndef after_migrate():\n" + textwrap.indent(body or "pass\n", "\t")
+		self.commit("Set after_migrate hook", {"dm_probe/hooks.py": hooks, "dm_probe/migrate_hook.py": hook})
+
 	def remove_patch(self, patch: str):
 		lines = (self.path / "dm_probe/patches.txt").read_text().splitlines()
 		self.commit(
@@ -82,12 +92,23 @@ class ProbeApp:
 		child = self.spawn(site, *args)
 		stdout, stderr = child.communicate(timeout=600)
 		proc = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
-		_fresh_snapshot()
+		fresh_snapshot()
 		if check and proc.returncode != 0:
 			raise AssertionError(
 				f"bench {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
 			)
 		return proc
+
+	def remove(self, site: str):
+		"""Leave the bench as the tests found it: uninstalled, out of apps.txt and the env, deleted."""
+		if NAME in frappe.get_installed_apps():
+			self.bench_cmd(site, "uninstall-app", NAME, "--yes", "--no-backup", "--force", check=True)
+		apps_txt = self.bench / "sites" / "apps.txt"
+		apps_txt.write_text("".join(f"{app}\n" for app in apps_txt.read_text().split() if app != NAME))
+		_pth().unlink(missing_ok=True)
+		with contextlib.suppress(ValueError):
+			sys.path.remove(str(self.path))
+		shutil.rmtree(self.path, ignore_errors=True)
 
 	def spawn(self, site: str, *args: str) -> subprocess.Popen:
 		frappe.db.commit()  # a migrate in the child must not wait on this process's locks
@@ -109,20 +130,24 @@ class ProbeApp:
 
 	def _make_importable(self):
 		# What an editable install amounts to: the app's folder on the bench env's path.
-		pth = Path(sysconfig.get_paths()["purelib"]) / f"{NAME}.pth"
-		if not pth.exists():
-			pth.write_text(f"{self.path}\n")
+		if not _pth().exists():
+			_pth().write_text(f"{self.path}\n")
 		if str(self.path) not in sys.path:
 			sys.path.append(str(self.path))
 
 
-def _fresh_snapshot():
-	"""End this connection's transaction so rows the child process committed become visible."""
+def _pth() -> Path:
+	return Path(sysconfig.get_paths()["purelib"]) / f"{NAME}.pth"
+
+
+def fresh_snapshot():
+	"""See what a child process committed, as a new process would: a new transaction, no caches."""
 	try:
 		frappe.db.rollback()
 	except Exception:
 		# Migrate kills idle connections to its database; open a new one.
 		frappe.db.connect()
+	frappe.clear_cache()
 
 
 def status_json(probe: ProbeApp, site: str, *args: str) -> dict:

@@ -11,8 +11,8 @@ from filelock import FileLock
 from frappe.tests.utils import FrappeTestCase
 
 from deploy_manager.core.gitrepo import git
-from deploy_manager.services import recording
-from deploy_manager.tests.probe_app import NAME, ProbeApp, status_json
+from deploy_manager.services import exit_notes, recording
+from deploy_manager.tests.probe_app import NAME, ProbeApp, fresh_snapshot, status_json
 
 
 class TestMigrateRecording(FrappeTestCase):
@@ -22,6 +22,11 @@ class TestMigrateRecording(FrappeTestCase):
 		cls.site = frappe.local.site
 		cls.probe = ProbeApp()
 		cls.probe.ensure_installed(cls.site)
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.probe.remove(cls.site)
+		super().tearDownClass()
 
 	def migrate(self, expect_ok: bool = True):
 		proc = self.probe.bench_cmd(self.site, "migrate", "--skip-search-index")
@@ -54,16 +59,18 @@ class TestMigrateRecording(FrappeTestCase):
 		probe = self.app_row(doc, NAME)
 		self.assertEqual((probe.from_commit, probe.to_commit), (before, after))
 		self.assertTrue(probe.changed)
-		self.assertEqual(probe.branch, "main")
+		self.assertEqual((probe.from_branch, probe.branch), ("main", "main"))
 		for app in ("frappe", "deploy_manager"):
 			row = self.app_row(doc, app)
 			repo = Path(frappe.get_app_path(app)).parent
-			expected = git(repo, "rev-parse", "HEAD") if (repo / ".git").exists() else ""
-			self.assertEqual(row.to_commit, expected)
+			self.assertTrue((repo / ".git").exists(), f"{app} is a git checkout on the test bench")
+			head = git(repo, "rev-parse", "HEAD")
+			self.assertEqual((row.from_commit, row.to_commit), (head, head))
 			self.assertFalse(row.changed)
 		self.assertIn((patch, "Run"), [(p.patch, p.status) for p in doc.patches])
-		self.assertIn("tabDefaultValue", doc.touched_tables.split())
-		self.assertNotIn("tabDeployment", doc.touched_tables.split())
+		tables = doc.touched_tables.splitlines()
+		self.assertIn("tabDefaultValue", tables)
+		self.assertNotIn("tabDeployment", tables)
 
 	def test_migrate_that_changes_nothing_is_recorded_as_unchanged(self):
 		self.migrate()
@@ -121,7 +128,7 @@ class TestMigrateRecording(FrappeTestCase):
 			failed = self.latest()
 			self.assertEqual(failed.status, "In Progress")
 
-			recording.close_abandoned_deployments()
+			recording.settle_finished_migrates()
 
 			failed.reload()
 			self.assertEqual(failed.status, "Failed")
@@ -145,13 +152,14 @@ class TestMigrateRecording(FrappeTestCase):
 			self.assertTrue(marker.exists(), "the sleeping patch never started")
 			running = self.latest()
 			self.assertEqual(running.status, "In Progress")
-			recording.close_abandoned_deployments()
+			recording.settle_finished_migrates()
 			running.reload()
 			self.assertEqual(running.status, "In Progress", "a migrate still holding the lock was closed")
 
 			child.send_signal(signal.SIGKILL)
 			child.wait(timeout=30)
-			recording.close_abandoned_deployments()
+			fresh_snapshot()
+			recording.settle_finished_migrates()
 
 			running.reload()
 			self.assertEqual(running.status, "Failed")
@@ -174,18 +182,67 @@ class TestMigrateRecording(FrappeTestCase):
 		self.assertIn("Failed to aquire lock", proc.stdout + proc.stderr)
 		self.assertEqual(self.latest().name, before)
 
-	def test_recording_error_is_logged_and_rolled_back_not_raised(self):
-		def broken_recording():
-			frappe.db.set_default("dm_recording_probe", "written by broken recording")
-			raise RuntimeError("recording exploded")
+	def test_recording_that_fails_is_logged_and_the_migrate_goes_on(self):
+		self.migrate()
+		before = self.latest().name
+		# A value the Select field refuses: inserting the Deployment fails for real.
+		frappe.db.set_single_value("Deploy Manager Settings", "default_environment", "Moon")
+		try:
+			proc = self.migrate()
+		finally:
+			frappe.db.set_single_value("Deploy Manager Settings", "default_environment", "Production")
+			frappe.db.commit()
+		self.assertIn("recording failed in before_migrate", proc.stderr)
+		self.assertEqual(self.latest().name, before)
+		log = frappe.get_last_doc(
+			"Error Log", filters={"method": "deploy_manager: before_migrate recording failed"}
+		)
+		self.assertIn("Moon", log.error)
 
-		frappe.db.set_default("dm_recording_probe", "before")
-		recording._without_breaking("before_migrate", broken_recording)
+	def test_skipped_patch_is_recorded_with_its_traceback(self):
+		patch = self.probe.add_patch('raise ValueError("dm_probe skip me")\n')
+		try:
+			proc = self.probe.bench_cmd(self.site, "migrate", "--skip-search-index", "--skip-failing")
+			self.assertEqual(proc.returncode, 0, proc.stderr)
+			doc = self.latest()
+			self.assertEqual(doc.status, "Awaiting Verification")
+			skipped = next(p for p in doc.patches if p.patch == patch)
+			self.assertEqual(skipped.status, "Skipped")
+			self.assertIn("dm_probe skip me", skipped.traceback)
+		finally:
+			self.probe.remove_patch(patch)
+			self.migrate()
 
-		self.assertEqual(frappe.db.get_default("dm_recording_probe"), "before")
-		log = frappe.get_last_doc("Error Log")
-		self.assertEqual(log.method, "deploy_manager: before_migrate recording failed")
-		self.assertIn("recording exploded", log.error)
+	def test_later_after_migrate_hook_failing_leaves_the_deployment_failed(self):
+		self.probe.set_after_migrate('raise RuntimeError("dm_probe after_migrate broke")\n')
+		try:
+			self.assertNotEqual(self.migrate(expect_ok=False).returncode, 0)
+			broken = self.latest()
+			self.assertEqual(broken.status, "In Progress")
+			recording.settle_finished_migrates()
+			broken.reload()
+			self.assertEqual(broken.status, "Failed")
+			self.assertEqual(
+				broken.failure_reason, "Migrate failed: RuntimeError: dm_probe after_migrate broke"
+			)
+		finally:
+			self.probe.set_after_migrate(None)
+			self.migrate()
+
+	def test_tables_touched_after_our_hook_are_added_from_frappes_own_list(self):
+		self.probe.set_after_migrate('frappe.get_doc({"doctype": "Note", "title": "dm_probe"}).insert()\n')
+		try:
+			self.migrate()
+			doc = self.latest()
+			self.assertNotIn("tabNote", doc.touched_tables.splitlines())
+			recording.settle_finished_migrates()
+			doc.reload()
+			self.assertIn("tabNote", doc.touched_tables.splitlines())
+			self.assertNotIn("tabInstalled", doc.touched_tables.splitlines())
+			self.assertNotIn(doc.name, exit_notes.noted_deployments())
+		finally:
+			self.probe.set_after_migrate(None)
+			self.migrate()
 
 	def status(self, *args):
 		data = status_json(self.probe, self.site, *args)

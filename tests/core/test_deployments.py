@@ -5,7 +5,7 @@ from deploy_manager.core.deployments import (
 	find_failing_patch,
 	patch_module_path,
 )
-from deploy_manager.core.formatting import age, short_commit, table
+from deploy_manager.core.formatting import age, describe_moves, short_commit, table
 
 TRACEBACK = """Traceback (most recent call last):
   File "/home/frappe/frappe-bench/apps/frappe/frappe/modules/patch_handler.py", line 184, in execute_patch
@@ -87,3 +87,29 @@ def test_formatting():
 	assert [age(s) for s in (5, 61, 7200, 90000, -3)] == ["5s", "1m", "2h", "1d", "0s"]
 	text = table(["A", "Bee"], [["x", "y"], ["long", ""]])
 	assert text.splitlines() == ["A     Bee", "----  ---", "x     y", "long"]
+
+
+def test_unreadable_repository_is_not_a_move():
+	before = [AppState("shop", "1.0", "main", "b" * 40)]
+	after = [AppState("shop", "1.0", "", "", error="cannot read working tree")]
+	change = compare(before, after)[0]
+	assert not change.changed
+	assert "commit_unknown" not in change.as_dict()
+	assert compare(before, [AppState("shop", "1.1", "", "", error="git timed out")])[0].changed
+
+
+def test_branch_switch_is_kept_on_both_sides():
+	change = compare(
+		[AppState("erpnext", "14.0", "version-14", "a" * 40)],
+		[AppState("erpnext", "15.0", "version-15", "b" * 40)],
+	)[0]
+	assert (change.from_branch, change.branch) == ("version-14", "version-15")
+
+
+def test_describe_moves_lists_only_changed_apps():
+	apps = [
+		{"app": "frappe", "from_commit": "a" * 40, "to_commit": "a" * 40, "changed": False},
+		{"app": "shop", "from_commit": "", "to_commit": "c" * 40, "changed": True},
+	]
+	assert describe_moves(apps) == "shop -..cccccccc"
+	assert describe_moves(apps[:1]) == "no change"

@@ -26,7 +26,7 @@ SUMMARY_FIELDS = (
 	"rollback_of",
 	"rolled_back_by",
 )
-APP_FIELDS = ("app", "branch", "from_version", "from_commit", "to_version", "to_commit")
+APP_FIELDS = ("app", "from_branch", "branch", "from_version", "from_commit", "to_version", "to_commit")
 
 
 class Deployment(Document):
@@ -79,14 +79,6 @@ class Deployment(Document):
 		verdict_reason: DF.SmallText | None
 	# end: auto-generated types
 
-	def before_insert(self):
-		self.site = self.site or frappe.local.site
-		self.started_at = self.started_at or now_datetime()
-		self.triggered_by = self.triggered_by or frappe.session.user
-		if self.source == "Manual" and self.status == "In Progress":
-			# A deployment recorded by hand has already happened; nothing has verified it yet.
-			self.status = "Awaiting Verification"
-
 	def validate(self):
 		self.changed = any(row.changed for row in self.apps) or bool(self.patches)
 		if self.started_at and self.finished_at:
@@ -113,6 +105,6 @@ class Deployment(Document):
 				for row in self.apps
 			],
 			"patches": [{"patch": row.patch, "status": row.status} for row in self.patches],
-			"touched_tables": (self.touched_tables or "").split(),
+			"touched_tables": (self.touched_tables or "").splitlines(),
 			"age_seconds": time_diff_in_seconds(now_datetime(), self.started_at) if self.started_at else None,
 		}

@@ -11,7 +11,7 @@ RECORDS = ("Deployment", "Backup Record", "Verification Check", "Deploy Manager 
 
 
 def create_test_deployment(**fields):
-	doc = frappe.get_doc({"doctype": "Deployment", "source": "Manual", **fields})
+	doc = frappe.get_doc({"doctype": "Deployment", "source": "Manual", "site": frappe.local.site, **fields})
 	return doc.insert(ignore_permissions=True)
 
 
@@ -48,15 +48,21 @@ class TestDeployment(FrappeTestCase):
 		self.assertEqual(frappe.get_doc("Deployment", name).name, name)
 		for doctype in RECORDS:
 			self.assertTrue(frappe.has_permission(doctype, "read"), doctype)
-		self.assertFalse(frappe.has_permission("Deployment", "delete"))
-		self.assertFalse(frappe.has_permission("Backup Record", "create"))
+		for doctype in ("Deployment", "Backup Record", "Verification Check"):
+			for ptype in ("create", "write", "delete"):
+				self.assertFalse(frappe.has_permission(doctype, ptype), f"{ptype} {doctype}")
 
-	def test_manual_deployment_defaults_and_duration(self):
+	def test_recorded_history_cannot_be_edited_in_desk(self):
+		frappe.set_user(create_user("dm-admin@example.com", ["System Manager"]))
+		self.assertTrue(frappe.has_permission("Deployment", "delete"))
+		for doctype in ("Deployment", "Backup Record", "Verification Check"):
+			self.assertFalse(frappe.has_permission(doctype, "write"), doctype)
+			self.assertFalse(frappe.has_permission(doctype, "create"), doctype)
+
+	def test_name_and_duration(self):
 		started = add_to_date(now_datetime(), minutes=-5)
 		doc = create_test_deployment(started_at=started, finished_at=add_to_date(started, seconds=90))
 		self.assertTrue(doc.name.startswith(f"DEP-{now_datetime().year}-"))
-		self.assertEqual(doc.site, frappe.local.site)
-		self.assertEqual(doc.status, "Awaiting Verification")
 		self.assertEqual(doc.duration, 90)
 
 	def test_changed_is_derived_from_apps_and_patches(self):

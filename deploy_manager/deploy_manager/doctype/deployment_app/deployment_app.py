@@ -18,6 +18,7 @@ class DeploymentApp(Document):
 		branch: DF.Data | None
 		changed: DF.Check
 		dirty: DF.Check
+		from_branch: DF.Data | None
 		from_commit: DF.Data | None
 		from_version: DF.Data | None
 		parent: DF.Data
