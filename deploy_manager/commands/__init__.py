@@ -7,7 +7,8 @@ import json
 import sys
 
 import click
-from frappe.commands import get_site, pass_context
+import frappe
+from frappe.commands import pass_context
 
 
 @click.group("deploy-manager")
@@ -26,7 +27,8 @@ def status(context, limit, changed, as_json):
 	"""Recent deployments: status, source, apps that moved and from which commit to which."""
 	from deploy_manager.services.status import recent_deployments, render_status
 
-	get_site(context)
+	if not context.sites:
+		raise frappe.SiteNotSpecifiedError
 	deployments, problems = [], []
 	for site, result in each_site(context, recent_deployments, limit=limit, changed_only=changed):
 		if isinstance(result, Exception):
@@ -49,8 +51,6 @@ def each_site(context, fn, **kwargs):
 	A failure is yielded as its exception. With several sites, one without deploy_manager is
 	skipped with a note on stderr (result None); named alone, it is an error.
 	"""
-	import frappe
-
 	for site in context.sites:
 		try:
 			frappe.init(site=site)
