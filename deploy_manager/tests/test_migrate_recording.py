@@ -3,7 +3,9 @@
 import os
 import shutil
 import signal
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import frappe
@@ -33,6 +35,35 @@ class TestMigrateRecording(FrappeTestCase):
 		if expect_ok:
 			self.assertEqual(proc.returncode, 0, f"migrate failed:\n{proc.stdout}\n{proc.stderr}")
 		return proc
+
+	@contextmanager
+	def probe_patch(self, body: str):
+		"""A committed probe patch running `body`; afterwards removed and the site migrated clean."""
+		patch = self.probe.add_patch(body)
+		try:
+			yield patch
+		finally:
+			self.probe.remove_patch(patch)
+			self.migrate()
+
+	@contextmanager
+	def probe_after_migrate(self, body: str):
+		self.probe.set_after_migrate(body)
+		try:
+			yield
+		finally:
+			self.probe.set_after_migrate(None)
+			self.migrate()
+
+	def assert_failed_migrate_settles_as(self, reason: str):
+		"""Run a migrate that fails: its record stays In Progress until the hourly job settles it."""
+		self.assertNotEqual(self.migrate(expect_ok=False).returncode, 0)
+		failed = self.latest()
+		self.assertEqual(failed.status, "In Progress")
+		recording.settle_finished_migrates()
+		failed.reload()
+		self.assertEqual(failed.status, "Failed")
+		self.assertEqual(failed.failure_reason, reason)
 
 	def latest(self):
 		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
@@ -122,42 +153,26 @@ class TestMigrateRecording(FrappeTestCase):
 		self.assertEqual(listed[self.latest().name]["status"], "Awaiting Verification")
 
 	def test_hourly_job_marks_a_dead_migrate_failed(self):
-		patch = self.probe.add_patch('raise RuntimeError("dm_probe stops here")\n')
-		try:
-			self.migrate(expect_ok=False)
-			failed = self.latest()
-			self.assertEqual(failed.status, "In Progress")
-
-			recording.settle_finished_migrates()
-
-			failed.reload()
-			self.assertEqual(failed.status, "Failed")
-			self.assertEqual(
-				failed.failure_reason, f"Patch {patch} failed: RuntimeError: dm_probe stops here"
-			)
-		finally:
-			self.probe.remove_patch(patch)
-			self.migrate()
+		with self.probe_patch('raise RuntimeError("dm_probe stops here")\n') as patch:
+			self.assert_failed_migrate_settles_as(f"Patch {patch} failed: RuntimeError: dm_probe stops here")
 
 	def test_killed_migrate_is_marked_failed_naming_the_patch_it_was_in(self):
-		marker = self.probe.path / "patch-started"
-		marker.unlink(missing_ok=True)
-		patch = self.probe.add_patch(f'open("{marker}", "w").close()\nimport time\ntime.sleep(120)\n')
-		try:
+		marker = Path(tempfile.mkdtemp()) / "patch-started"
+		with self.probe_patch(f'open("{marker}", "w").close()\nimport time\ntime.sleep(120)\n') as patch:
 			child = self.probe.spawn(self.site, "migrate", "--skip-search-index")
-			for _ in range(600):
-				if marker.exists() or child.poll() is not None:
-					break
-				time.sleep(0.1)
-			self.assertTrue(marker.exists(), "the sleeping patch never started")
-			running = self.latest()
-			self.assertEqual(running.status, "In Progress")
-			recording.settle_finished_migrates()
-			running.reload()
-			self.assertEqual(running.status, "In Progress", "a migrate still holding the lock was closed")
-
-			child.send_signal(signal.SIGKILL)
-			child.wait(timeout=30)
+			try:
+				for _ in range(600):
+					if marker.exists() or child.poll() is not None:
+						break
+					time.sleep(0.1)
+				self.assertTrue(marker.exists(), "the sleeping patch never started")
+				running = self.latest()
+				recording.settle_finished_migrates()
+				running.reload()
+				self.assertEqual(running.status, "In Progress", "a migrate still holding the lock was judged")
+			finally:
+				child.send_signal(signal.SIGKILL)
+				child.communicate(timeout=30)
 			fresh_snapshot()
 			recording.settle_finished_migrates()
 
@@ -167,10 +182,7 @@ class TestMigrateRecording(FrappeTestCase):
 				running.failure_reason,
 				f"The migrate process was killed or crashed; first pending patch: {patch}",
 			)
-		finally:
-			marker.unlink(missing_ok=True)
-			self.probe.remove_patch(patch)
-			self.migrate()
+		shutil.rmtree(marker.parent)
 
 	def test_second_migrate_at_the_same_time_is_refused_and_records_nothing(self):
 		self.migrate()
@@ -200,8 +212,7 @@ class TestMigrateRecording(FrappeTestCase):
 		self.assertIn("Moon", log.error)
 
 	def test_skipped_patch_is_recorded_with_its_traceback(self):
-		patch = self.probe.add_patch('raise ValueError("dm_probe skip me")\n')
-		try:
+		with self.probe_patch('raise ValueError("dm_probe skip me")\n') as patch:
 			proc = self.probe.bench_cmd(self.site, "migrate", "--skip-search-index", "--skip-failing")
 			self.assertEqual(proc.returncode, 0, proc.stderr)
 			doc = self.latest()
@@ -209,29 +220,15 @@ class TestMigrateRecording(FrappeTestCase):
 			skipped = next(p for p in doc.patches if p.patch == patch)
 			self.assertEqual(skipped.status, "Skipped")
 			self.assertIn("dm_probe skip me", skipped.traceback)
-		finally:
-			self.probe.remove_patch(patch)
-			self.migrate()
 
 	def test_later_after_migrate_hook_failing_leaves_the_deployment_failed(self):
-		self.probe.set_after_migrate('raise RuntimeError("dm_probe after_migrate broke")\n')
-		try:
-			self.assertNotEqual(self.migrate(expect_ok=False).returncode, 0)
-			broken = self.latest()
-			self.assertEqual(broken.status, "In Progress")
-			recording.settle_finished_migrates()
-			broken.reload()
-			self.assertEqual(broken.status, "Failed")
-			self.assertEqual(
-				broken.failure_reason, "Migrate failed: RuntimeError: dm_probe after_migrate broke"
+		with self.probe_after_migrate('raise RuntimeError("dm_probe after_migrate broke")\n'):
+			self.assert_failed_migrate_settles_as(
+				"Migrate failed: RuntimeError: dm_probe after_migrate broke"
 			)
-		finally:
-			self.probe.set_after_migrate(None)
-			self.migrate()
 
 	def test_tables_touched_after_our_hook_are_added_from_frappes_own_list(self):
-		self.probe.set_after_migrate('frappe.get_doc({"doctype": "Note", "title": "dm_probe"}).insert()\n')
-		try:
+		with self.probe_after_migrate('frappe.get_doc({"doctype": "Note", "title": "dm_probe"}).insert()\n'):
 			self.migrate()
 			doc = self.latest()
 			self.assertNotIn("tabNote", doc.touched_tables.splitlines())
@@ -240,9 +237,12 @@ class TestMigrateRecording(FrappeTestCase):
 			self.assertIn("tabNote", doc.touched_tables.splitlines())
 			self.assertNotIn("tabInstalled", doc.touched_tables.splitlines())
 			self.assertNotIn(doc.name, exit_notes.noted_deployments())
-		finally:
-			self.probe.set_after_migrate(None)
-			self.migrate()
+
+	def test_status_for_all_sites_is_one_json_document(self):
+		self.migrate()
+		data = status_json(self.probe, "all", "--limit", "1")
+		self.assertEqual(data["errors"], [])
+		self.assertIn(self.latest().name, [d["name"] for d in data["deployments"] if d["site"] == self.site])
 
 	def status(self, *args):
 		data = status_json(self.probe, self.site, *args)
