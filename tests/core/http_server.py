@@ -1,0 +1,40 @@
+"""A real HTTP server on loopback whose answers the test chooses."""
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@contextmanager
+def serve(routes: dict):
+	"""routes: path -> (status, body) or a number of seconds to hang before answering 200."""
+
+	class Handler(BaseHTTPRequestHandler):
+		def do_GET(self):
+			route = routes.get(self.path.split("?")[0], (404, "not found"))
+			if isinstance(route, int | float):
+				time.sleep(route)
+				route = (200, {"message": "pong"})
+			status, body = route
+			data = (json.dumps(body) if isinstance(body, dict) else body).encode()
+			self.send_response(status)
+			self.send_header("Content-Length", str(len(data)))
+			self.end_headers()
+			self.wfile.write(data)
+			self.server.hosts.append(self.headers.get("Host"))
+
+		def log_message(self, *args):
+			pass
+
+	server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+	server.daemon_threads = True
+	server.hosts = []
+	thread = threading.Thread(target=server.serve_forever, daemon=True)
+	thread.start()
+	try:
+		yield server, f"http://127.0.0.1:{server.server_address[1]}"
+	finally:
+		server.shutdown()
+		server.server_close()
