@@ -1,0 +1,77 @@
+"""The services the site depends on answer: its database and its Redis instances.
+
+The guide's "Network / Dependencies" row. Connection settings come in `Target.extra`:
+`db` (host, port, user, password, database) and `redis` (name -> URL).
+"""
+
+import time
+
+import pymysql
+import redis
+
+from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target
+
+# Above this a round trip is worth a warning: a healthy local database answers in well under 10 ms.
+SLOW_ROUND_TRIP_MS = 100
+
+
+def database(target: Target) -> CheckResult:
+	db = target.extra.get("db") or {}
+	started = time.monotonic()
+	try:
+		connection = pymysql.connect(
+			host=db.get("host") or "127.0.0.1",
+			port=int(db.get("port") or 3306),
+			user=db.get("user"),
+			password=db.get("password") or "",
+			database=db.get("database"),
+			connect_timeout=target.request_timeout,
+			read_timeout=target.request_timeout,
+		)
+	except pymysql.MySQLError as e:
+		return CheckResult(FAIL, f"database does not answer: {_mysql_error(e)}")
+	try:
+		with connection.cursor() as cursor:
+			cursor.execute("SELECT 1")
+			cursor.fetchone()
+	finally:
+		connection.close()
+	took = (time.monotonic() - started) * 1000
+	status = WARN if took > SLOW_ROUND_TRIP_MS else PASS
+	return CheckResult(
+		status,
+		f"database answers in {took:.0f} ms",
+		value=f"{took:.0f} ms",
+		threshold=f"{SLOW_ROUND_TRIP_MS} ms",
+	)
+
+
+def redis_instances(target: Target) -> CheckResult:
+	urls = target.extra.get("redis") or {}
+	if not urls:
+		return CheckResult(WARN, "no Redis configured for this site")
+	down = []
+	for name, url in sorted(urls.items()):
+		client = redis.Redis.from_url(
+			url, socket_timeout=target.request_timeout, socket_connect_timeout=target.request_timeout
+		)
+		try:
+			client.ping()
+		except redis.RedisError as e:
+			down.append(f"{name} ({e})")
+		finally:
+			client.close()
+	if down:
+		return CheckResult(FAIL, "Redis does not answer: " + ", ".join(down), value=f"{len(down)} down")
+	return CheckResult(PASS, f"{', '.join(sorted(urls))} answer", value=f"{len(urls)} up")
+
+
+def _mysql_error(error: pymysql.MySQLError) -> str:
+	# (code, message): the message alone is what an administrator reads.
+	return str(error.args[1]) if len(error.args) > 1 else str(error)
+
+
+CHECKS = [
+	Check("Database", "dependencies", "service_down", database),
+	Check("Redis", "dependencies", "critical", redis_instances),
+]

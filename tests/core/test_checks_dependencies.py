@@ -1,0 +1,44 @@
+"""Against the real MariaDB and Redis of this machine (.ci/run starts them), and wrong ports."""
+
+from test_checks_http import free_port
+
+from deploy_manager.core.checks import FAIL, PASS, WARN, Target
+from deploy_manager.core.checks.dependencies import database, redis_instances
+
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+def test_database_answers_with_its_round_trip():
+	result = database(Target(extra={"db": MARIADB}))
+	assert result.status in (PASS, WARN)
+	assert result.value.endswith(" ms")
+
+
+def test_database_on_a_wrong_port_fails_saying_why():
+	result = database(Target(extra={"db": {**MARIADB, "port": free_port()}}, request_timeout=2))
+	assert result.status == FAIL
+	assert result.message.startswith("database does not answer: Can't connect")
+
+
+def test_database_with_a_wrong_password_fails():
+	result = database(Target(extra={"db": {**MARIADB, "user": "dm_nobody", "password": "wrong"}}))
+	assert result.status == FAIL
+	assert "Access denied" in result.message
+
+
+def test_redis_answers():
+	result = redis_instances(Target(extra={"redis": {"redis_cache": "redis://127.0.0.1:6379"}}))
+	assert result.status == PASS
+	assert result.message == "redis_cache answer"
+
+
+def test_one_redis_down_fails_and_is_named():
+	urls = {"redis_cache": "redis://127.0.0.1:6379", "redis_queue": f"redis://127.0.0.1:{free_port()}"}
+	result = redis_instances(Target(extra={"redis": urls}, request_timeout=2))
+	assert result.status == FAIL
+	assert result.message.startswith("Redis does not answer: redis_queue (")
+	assert "redis_cache" not in result.message
+
+
+def test_no_redis_configured_is_a_warning():
+	assert redis_instances(Target()).status == WARN
