@@ -1,9 +1,9 @@
 """What a migrate process leaves behind when it exits.
 
 Frappe tears itself down before a migrate process ends, and a migrate that dies never reaches
-`after_migrate`. So at exit each watched migrate writes a small JSON note beside the site: whether
-its Deployment was closed, the traceback if the process died of an exception, and the touched
-tables Frappe wrote at the very end. The next migrate or the hourly job settles the Deployment
+`after_migrate`. So at exit each watched migrate writes a small JSON note beside the site: the
+traceback if the process died of an exception, whether our own closing of the record failed, and
+the touched tables Frappe wrote at the very end. The next migrate or the hourly job settles the Deployment
 from it. A process killed outright leaves no note at all, which says something too.
 """
 
@@ -14,7 +14,6 @@ import os
 import sys
 import traceback
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -37,15 +36,11 @@ def watch(deployment: str, pending_patches: list[str]):
 		"touched_tables_file": os.path.abspath(frappe.get_site_path("touched_tables.json")),
 		"time_zone": get_system_timezone(),
 		"pending_patches": pending_patches,
-		"closed": False,
+		"close_failed": False,
 	}
 	if not _exit_handler_registered:
 		atexit.register(_write_notes)
 		_exit_handler_registered = True
-
-
-def watched_deployments() -> set[str]:
-	return {w["deployment"] for w in _watched.values()}
 
 
 def current_deployment() -> str | None:
@@ -54,9 +49,10 @@ def current_deployment() -> str | None:
 	return watched["deployment"] if watched else None
 
 
-def close_on_commit():
-	"""The Deployment is closed only once the migrate commits it; a later hook may still fail."""
-	frappe.db.after_commit.add(partial(_mark_closed, frappe.local.site))
+def close_failed():
+	"""Our after_migrate recording failed: say so, so that a migrate that ends well is not failed."""
+	if watched := _watched.get(frappe.local.site):
+		watched["close_failed"] = True
 
 
 def noted_deployments() -> list[str]:
@@ -71,18 +67,11 @@ def read(deployment: str) -> dict:
 		return {}
 
 
-def discard_on_commit(deployment: str):
-	frappe.db.after_commit.add(partial(_discard, _note_path(deployment)))
-
-
-def _mark_closed(site: str):
-	if site in _watched:
-		_watched[site]["closed"] = True
-
-
-def _discard(path: Path):
-	with contextlib.suppress(FileNotFoundError):
-		path.unlink()
+def discard(deployments: list[str]):
+	"""Delete notes once what they said is committed."""
+	for deployment in deployments:
+		with contextlib.suppress(FileNotFoundError):
+			_note_path(deployment).unlink()
 
 
 def _note_path(deployment: str) -> Path:
@@ -91,17 +80,20 @@ def _note_path(deployment: str) -> Path:
 
 def _write_notes():
 	error = "".join(traceback.format_exception(sys.last_value)) if hasattr(sys, "last_value") else ""
-	for watched in _watched.values():
+	# `bench migrate` handles sites one after the other and stops at the first that fails: an
+	# exception that ended the process belongs to the site migrated last.
+	last = list(_watched)[-1] if _watched else None
+	for site, watched in _watched.items():
 		try:
-			_write_note(watched, error)
+			_write_note(watched, error if site == last else "")
 		except Exception as e:
 			print(f"deploy_manager: could not leave a note for {watched['deployment']}: {e}", file=sys.stderr)
 
 
 def _write_note(watched: dict, error: str):
 	note = {
-		"closed": watched["closed"],
-		"traceback": "" if watched["closed"] else error,
+		"close_failed": watched["close_failed"],
+		"traceback": error,
 		"ended_at": str(datetime.now(ZoneInfo(watched["time_zone"])).replace(tzinfo=None)),
 		"pending_patches": watched["pending_patches"],
 		"touched_tables": [],

@@ -33,7 +33,8 @@ def before_migrate():
 
 
 def after_migrate():
-	_without_breaking("after_migrate", _close_deployment)
+	if not _without_breaking("after_migrate", _close_deployment):
+		exit_notes.close_failed()
 
 
 def after_install():
@@ -42,14 +43,18 @@ def after_install():
 
 def settle_finished_migrates():
 	"""Hourly: settle the records of migrates that have ended, unless a migrate runs right now."""
+	if not _unsettled():
+		return  # the usual case: no lock taken at all
 	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "bench_migrate.lock")), timeout=0)
 	try:
-		# Held while settling, so a migrate that starts meanwhile waits instead of being judged.
+		# Frappe waits one second for this lock before it refuses a migrate; settling takes
+		# milliseconds, and holding it means no migrate is judged while it starts.
 		with lock:
-			_settle_earlier_migrates()
+			settled = _settle_earlier_migrates()
 			frappe.db.commit()
 	except Timeout:
 		return
+	exit_notes.discard(settled)
 
 
 def snapshot_apps() -> list[AppState]:
@@ -71,13 +76,14 @@ def _record_install():
 
 def _open_deployment():
 	# Frappe holds the migrate lock now: every earlier migrate of this site has ended.
-	_settle_earlier_migrates()
+	settled = _settle_earlier_migrates()
 	doc = _new_deployment("Bench Migrate", snapshot_apps())
 	doc.insert(ignore_permissions=True)
 	exit_notes.watch(doc.name, _pending_patches())
 	# Committed at once (and last, as a commit ends our savepoint): if a later before_migrate hook
 	# fails, Frappe rolls the phase back, and the record of this migrate must survive that.
 	frappe.db.commit()
+	exit_notes.discard(settled)
 
 
 def _close_deployment():
@@ -94,7 +100,6 @@ def _close_deployment():
 	took = time_diff_in_seconds(doc.finished_at, doc.started_at)
 	doc.add_log(f"Migrate finished in {took:.1f}s: {_outcome(doc)}")
 	doc.save(ignore_permissions=True)
-	exit_notes.close_on_commit()
 
 
 def _new_deployment(source: str, current: list[AppState]):
@@ -148,42 +153,50 @@ def _last_recorded_state() -> list[AppState] | None:
 	return [AppState(r.app, r.to_version, r.branch, r.to_commit) for r in rows]
 
 
-def _settle_earlier_migrates():
-	"""Close the records of migrates that ended without closing them, and add what their notes say.
-
-	Callers hold the site's migrate lock, so none of these migrates is still running.
-	"""
-	ours = exit_notes.watched_deployments()
+def _unsettled() -> list[str]:
+	"""Records of migrates that ended unclosed, and notes not yet read, other than this migrate's."""
 	unfinished = frappe.get_all(
 		"Deployment", filters={"status": "In Progress", "source": "Bench Migrate"}, pluck="name"
 	)
-	for name in sorted(set(unfinished) | set(exit_notes.noted_deployments())):
-		if name not in ours:
-			_without_breaking(f"settling {name}", lambda name=name: _settle(name))
+	ours = exit_notes.current_deployment()
+	return sorted(name for name in {*unfinished, *exit_notes.noted_deployments()} if name != ours)
+
+
+def _settle_earlier_migrates() -> list[str]:
+	"""Settle what earlier migrates left; return the names whose notes may go once committed.
+
+	Callers hold the site's migrate lock, so none of these migrates is still running. A note is
+	deleted only after the commit that used it: a rollback must find it again next time.
+	"""
+	return [name for name in _unsettled() if _without_breaking(f"settling {name}", lambda n=name: _settle(n))]
 
 
 def _settle(name: str):
+	if not frappe.db.exists("Deployment", name):
+		return
 	note = exit_notes.read(name)
-	if frappe.db.exists("Deployment", name):
-		doc = frappe.get_doc("Deployment", name)
-		if doc.status == "In Progress":
-			_mark_failed(doc, note)
-		elif note.get("touched_tables"):
-			# Frappe writes its own list at the very end of migrate, after our after_migrate.
-			tables = (
-				set(doc.touched_tables.split()) | set(note["touched_tables"])
-				if doc.touched_tables
-				else set(note["touched_tables"])
-			)
-			doc.touched_tables = _format_tables(tables)
-		doc.save(ignore_permissions=True)
-	exit_notes.discard_on_commit(name)
+	doc = frappe.get_doc("Deployment", name)
+	if doc.status == "In Progress" and note.get("close_failed") and not note.get("traceback"):
+		# The migrate finished; only our own after_migrate recording failed (see the Error Log).
+		doc.finished_at = get_datetime(note["ended_at"])
+		doc.status = "Awaiting Verification"
+		doc.add_log("Migrate finished, but recording its end failed: see the Error Log")
+	elif doc.status == "In Progress" or note.get("traceback"):
+		# A traceback also fails a record already closed: a later hook committed, then raised.
+		_mark_failed(doc, note)
+	if note.get("touched_tables"):
+		# Frappe writes its own list at the very end of migrate, after our after_migrate.
+		doc.touched_tables = _format_tables(
+			{*(doc.touched_tables or "").splitlines(), *note["touched_tables"]}
+		)
+	doc.save(ignore_permissions=True)
 
 
 def _mark_failed(doc, note: dict):
 	executed = _executed_patches()
 	# The failing patch may be gone from patches.txt by now: prefer the list from the migrate itself.
-	pending = [p for p in note.get("pending_patches") or _all_patches() if p not in executed]
+	listed = note["pending_patches"] if "pending_patches" in note else _all_patches()
+	pending = [p for p in listed if p not in executed]
 	tb = note.get("traceback", "")
 	doc.failure_reason = failure_reason(tb, pending, left_note=bool(note))
 	doc.traceback = tb
@@ -191,16 +204,17 @@ def _mark_failed(doc, note: dict):
 	doc.set("patches", _patches_between(doc.started_at, doc.finished_at or now_datetime()))
 	if failing := find_failing_patch(tb, pending):
 		doc.append("patches", {"patch": failing, "status": "Failed", "traceback": tb})
-	doc.touched_tables = _format_tables(note.get("touched_tables", ()))
 	doc.status = "Failed"
 	doc.add_log(f"Marked Failed: {doc.failure_reason}")
 
 
-def _without_breaking(what: str, fn):
+def _without_breaking(what: str, fn) -> bool:
+	"""Run `fn`; on an error roll its work back, log it, and say False instead of raising."""
 	savepoint = f"deploy_manager_{frappe.scrub(what)}"
 	try:
 		frappe.db.savepoint(savepoint)
 		fn()
+		return True
 	except Exception:
 		# The database itself may be what failed: then neither the rollback nor the log can work.
 		with contextlib.suppress(Exception):
@@ -208,6 +222,7 @@ def _without_breaking(what: str, fn):
 		print(f"deploy_manager: recording failed in {what}; see the Error Log", file=sys.stderr)
 		with contextlib.suppress(Exception):
 			frappe.log_error(title=f"deploy_manager: {what} recording failed")
+		return False
 
 
 def _all_patches() -> list[str]:

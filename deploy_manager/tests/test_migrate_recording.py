@@ -11,6 +11,7 @@ from pathlib import Path
 import frappe
 from filelock import FileLock
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils import now_datetime
 
 from deploy_manager.core.gitrepo import git
 from deploy_manager.services import exit_notes, recording
@@ -55,11 +56,11 @@ class TestMigrateRecording(FrappeTestCase):
 			self.probe.set_after_migrate(None)
 			self.migrate()
 
-	def assert_failed_migrate_settles_as(self, reason: str):
-		"""Run a migrate that fails: its record stays In Progress until the hourly job settles it."""
+	def assert_failed_migrate_settles_as(self, reason: str, recorded_as: str = "In Progress"):
+		"""Run a migrate that fails: its record says `recorded_as` until the hourly job settles it."""
 		self.assertNotEqual(self.migrate(expect_ok=False).returncode, 0)
 		failed = self.latest()
-		self.assertEqual(failed.status, "In Progress")
+		self.assertEqual(failed.status, recorded_as)
 		recording.settle_finished_migrates()
 		failed.reload()
 		self.assertEqual(failed.status, "Failed")
@@ -131,14 +132,11 @@ class TestMigrateRecording(FrappeTestCase):
 		self.assertEqual(row.to_version, "0.0.1")
 
 	def test_failing_patch_is_marked_failed_by_the_next_migrate(self):
-		patch = self.probe.add_patch('raise ValueError("dm_probe patch broke")\n')
-		proc = self.migrate(expect_ok=False)
-		self.assertNotEqual(proc.returncode, 0)
-		failed = self.latest()
-		self.assertEqual(failed.status, "In Progress")
-
-		self.probe.remove_patch(patch)
-		self.migrate()
+		# Leaving the block removes the patch and migrates again: that migrate settles this one.
+		with self.probe_patch('raise ValueError("dm_probe patch broke")\n') as patch:
+			self.assertNotEqual(self.migrate(expect_ok=False).returncode, 0)
+			failed = self.latest()
+			self.assertEqual(failed.status, "In Progress")
 
 		failed.reload()
 		self.assertEqual(failed.status, "Failed")
@@ -197,6 +195,7 @@ class TestMigrateRecording(FrappeTestCase):
 	def test_recording_that_fails_is_logged_and_the_migrate_goes_on(self):
 		self.migrate()
 		before = self.latest().name
+		since = now_datetime()
 		# A value the Select field refuses: inserting the Deployment fails for real.
 		frappe.db.set_single_value("Deploy Manager Settings", "default_environment", "Moon")
 		try:
@@ -207,7 +206,8 @@ class TestMigrateRecording(FrappeTestCase):
 		self.assertIn("recording failed in before_migrate", proc.stderr)
 		self.assertEqual(self.latest().name, before)
 		log = frappe.get_last_doc(
-			"Error Log", filters={"method": "deploy_manager: before_migrate recording failed"}
+			"Error Log",
+			filters={"method": "deploy_manager: before_migrate recording failed", "creation": (">=", since)},
 		)
 		self.assertIn("Moon", log.error)
 
@@ -225,6 +225,15 @@ class TestMigrateRecording(FrappeTestCase):
 		with self.probe_after_migrate('raise RuntimeError("dm_probe after_migrate broke")\n'):
 			self.assert_failed_migrate_settles_as(
 				"Migrate failed: RuntimeError: dm_probe after_migrate broke"
+			)
+
+	def test_later_hook_that_commits_then_fails_still_fails_the_deployment(self):
+		with self.probe_after_migrate(
+			'frappe.db.commit()\nraise RuntimeError("dm_probe broke after commit")\n'
+		):
+			self.assert_failed_migrate_settles_as(
+				"Migrate failed: RuntimeError: dm_probe broke after commit",
+				recorded_as="Awaiting Verification",
 			)
 
 	def test_tables_touched_after_our_hook_are_added_from_frappes_own_list(self):
