@@ -1,0 +1,71 @@
+"""The machine the site runs on: the guide's "Resources" row (disk full, memory)."""
+
+import shutil
+from pathlib import Path
+
+from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target
+
+# Free space below these fractions of a disk: a backup or a migrate may no longer fit.
+DISK_WARN, DISK_FAIL = 0.15, 0.05
+MEMORY_WARN, MEMORY_FAIL = 0.10, 0.03
+
+
+def disk(target: Target) -> CheckResult:
+	"""Free space on each disk holding a path in `extra["paths"]` (site folder, backups)."""
+	paths = target.extra.get("paths") or []
+	if not paths:
+		return CheckResult(WARN, "no paths given to check")
+	worst = min((_disk_free(p) for p in paths), key=lambda d: d[1])
+	path, free_fraction, free_bytes = worst
+	status = FAIL if free_fraction < DISK_FAIL else WARN if free_fraction < DISK_WARN else PASS
+	return CheckResult(
+		status,
+		f"{_gib(free_bytes)} free ({free_fraction:.0%}) on the disk of {path}",
+		value=f"{free_fraction:.0%}",
+		threshold=f"{DISK_WARN:.0%}",
+	)
+
+
+def memory(target: Target) -> CheckResult:
+	meminfo = _meminfo(Path(target.extra.get("meminfo") or "/proc/meminfo"))
+	total, available = meminfo.get("MemTotal"), meminfo.get("MemAvailable")
+	if not total or available is None:
+		return CheckResult(WARN, "memory figures are not available on this system")
+	fraction = available / total
+	status = FAIL if fraction < MEMORY_FAIL else WARN if fraction < MEMORY_WARN else PASS
+	return CheckResult(
+		status,
+		f"{_gib(available)} of {_gib(total)} memory available ({fraction:.0%})",
+		value=f"{fraction:.0%}",
+		threshold=f"{MEMORY_WARN:.0%}",
+	)
+
+
+def _disk_free(path: str) -> tuple[str, float, int]:
+	usage = shutil.disk_usage(path)
+	return path, usage.free / usage.total, usage.free
+
+
+def _meminfo(path: Path) -> dict[str, int]:
+	"""/proc/meminfo in bytes; empty where there is no such file."""
+	try:
+		lines = path.read_text().splitlines()
+	except OSError:
+		return {}
+	values = {}
+	for line in lines:
+		key, _, rest = line.partition(":")
+		parts = rest.split()
+		if parts and parts[0].isdigit():
+			values[key] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+	return values
+
+
+def _gib(size: int) -> str:
+	return f"{size / 2**30:.1f} GiB"
+
+
+CHECKS = [
+	Check("Disk space", "resources", "minor", disk),
+	Check("Memory", "resources", "minor", memory),
+]
