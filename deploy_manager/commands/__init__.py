@@ -45,6 +45,45 @@ def status(context, limit, changed, as_json):
 	sys.exit(1 if problems else 0)
 
 
+@deploy_manager.command("verify")
+@click.option(
+	"--phase",
+	type=click.Choice(["pre", "post", "scheduled", "manual"]),
+	default="manual",
+	show_default=True,
+	help="pre records the baseline a later deployment is compared with",
+)
+@click.option("--deployment", help="Deployment this verification belongs to")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document")
+@pass_context
+def verify(context, phase, deployment, as_json):
+	"""Check the site now and say what to do. Exit 0: Confirm or Fix forward, 1: Consider rollback,
+	2: Rollback or Rollback immediately."""
+	from deploy_manager.services.verification import verify_sites
+
+	if not context.sites:
+		raise frappe.SiteNotSpecifiedError
+	report, exit_code = verify_sites(context.sites, phase, deployment)
+	click.echo(json.dumps(report, indent=1, default=str) if as_json else render_verification(report))
+	sys.exit(exit_code)
+
+
+def render_verification(report: dict) -> str:
+	from deploy_manager.core.formatting import table
+
+	blocks = []
+	for site in report["sites"]:
+		rows = [[r["check_name"], r["status"], r["value"], r["message"]] for r in site["results"]]
+		stored = (
+			f" (stored as {site['name']})" if site.get("name") else f" (not stored: {site['not_stored']})"
+		)
+		blocks.append(
+			f"{site['site']}: {site['verdict']}{stored}\n  {site['verdict_reason']}\n"
+			+ table(["Check", "Status", "Value", "Message"], rows)
+		)
+	return "\n\n".join(blocks)
+
+
 def each_site(context, fn, **kwargs):
 	"""Yield (site, result) for each site of `--site`.
 

@@ -2,9 +2,7 @@
 commits they make themselves, so that real `bench migrate` runs have something to record."""
 
 import contextlib
-import json
 import shutil
-import subprocess
 import sys
 import sysconfig
 import textwrap
@@ -15,6 +13,7 @@ import frappe
 from frappe.utils import get_bench_path
 
 from deploy_manager.core.gitrepo import git
+from deploy_manager.tests.bench import bench_cmd
 
 NAME = "dm_probe"
 FILES = {
@@ -47,7 +46,7 @@ class ProbeApp:
 			with apps_txt.open("a") as f:
 				f.write(f"\n{NAME}\n")
 		if NAME not in frappe.get_installed_apps():
-			self.bench_cmd(site, "install-app", NAME, check=True)
+			bench_cmd(site, "install-app", NAME, check=True)
 
 	def commit(self, message: str, files: dict[str, str]) -> str:
 		for rel, text in files.items():
@@ -87,38 +86,16 @@ class ProbeApp:
 			f"Remove {patch}", {"dm_probe/patches.txt": "\n".join(l for l in lines if l != patch) + "\n"}
 		)
 
-	def bench_cmd(self, site: str, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-		"""Run `bench --site SITE ...` as bench does: the bench's python from the sites folder."""
-		child = self.spawn(site, *args)
-		stdout, stderr = child.communicate(timeout=600)
-		proc = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
-		fresh_snapshot()
-		if check and proc.returncode != 0:
-			raise AssertionError(
-				f"bench {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-			)
-		return proc
-
 	def remove(self, site: str):
 		"""Leave the bench as the tests found it: uninstalled, out of apps.txt and the env, deleted."""
 		if NAME in frappe.get_installed_apps():
-			self.bench_cmd(site, "uninstall-app", NAME, "--yes", "--no-backup", "--force", check=True)
+			bench_cmd(site, "uninstall-app", NAME, "--yes", "--no-backup", "--force", check=True)
 		apps_txt = self.bench / "sites" / "apps.txt"
 		apps_txt.write_text("".join(f"{app}\n" for app in apps_txt.read_text().split() if app != NAME))
 		_pth().unlink(missing_ok=True)
 		with contextlib.suppress(ValueError):
 			sys.path.remove(str(self.path))
 		shutil.rmtree(self.path, ignore_errors=True)
-
-	def spawn(self, site: str, *args: str) -> subprocess.Popen:
-		frappe.db.commit()  # a migrate in the child must not wait on this process's locks
-		return subprocess.Popen(
-			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", site, *args],
-			cwd=self.bench / "sites",
-			stdout=subprocess.PIPE,
-			stderr=subprocess.PIPE,
-			text=True,
-		)
 
 	def _create(self):
 		for rel, text in FILES.items():
@@ -138,18 +115,3 @@ class ProbeApp:
 
 def _pth() -> Path:
 	return Path(sysconfig.get_paths()["purelib"]) / f"{NAME}.pth"
-
-
-def fresh_snapshot():
-	"""See what a child process committed, as a new process would: a new transaction, no caches."""
-	try:
-		frappe.db.rollback()
-	except Exception:
-		# Migrate kills idle connections to its database; open a new one.
-		frappe.db.connect()
-	frappe.clear_cache()
-
-
-def status_json(probe: ProbeApp, site: str, *args: str) -> dict:
-	proc = probe.bench_cmd(site, "deploy-manager", "status", "--json", "--limit", "50", *args, check=True)
-	return json.loads(proc.stdout)

@@ -15,7 +15,8 @@ from frappe.utils import now_datetime
 
 from deploy_manager.core.gitrepo import git
 from deploy_manager.services import exit_notes, recording
-from deploy_manager.tests.probe_app import NAME, ProbeApp, fresh_snapshot, status_json
+from deploy_manager.tests.bench import bench_cmd, fresh_snapshot, json_of, spawn
+from deploy_manager.tests.probe_app import NAME, ProbeApp
 
 
 class TestMigrateRecording(FrappeTestCase):
@@ -32,7 +33,7 @@ class TestMigrateRecording(FrappeTestCase):
 		super().tearDownClass()
 
 	def migrate(self, expect_ok: bool = True):
-		proc = self.probe.bench_cmd(self.site, "migrate", "--skip-search-index")
+		proc = bench_cmd(self.site, "migrate", "--skip-search-index")
 		if expect_ok:
 			self.assertEqual(proc.returncode, 0, f"migrate failed:\n{proc.stdout}\n{proc.stderr}")
 		return proc
@@ -157,7 +158,7 @@ class TestMigrateRecording(FrappeTestCase):
 	def test_killed_migrate_is_marked_failed_naming_the_patch_it_was_in(self):
 		marker = Path(tempfile.mkdtemp()) / "patch-started"
 		with self.probe_patch(f'open("{marker}", "w").close()\nimport time\ntime.sleep(120)\n') as patch:
-			child = self.probe.spawn(self.site, "migrate", "--skip-search-index")
+			child = spawn(self.site, "migrate", "--skip-search-index")
 			try:
 				for _ in range(600):
 					if marker.exists() or child.poll() is not None:
@@ -213,7 +214,7 @@ class TestMigrateRecording(FrappeTestCase):
 
 	def test_skipped_patch_is_recorded_with_its_traceback(self):
 		with self.probe_patch('raise ValueError("dm_probe skip me")\n') as patch:
-			proc = self.probe.bench_cmd(self.site, "migrate", "--skip-search-index", "--skip-failing")
+			proc = bench_cmd(self.site, "migrate", "--skip-search-index", "--skip-failing")
 			self.assertEqual(proc.returncode, 0, proc.stderr)
 			doc = self.latest()
 			self.assertEqual(doc.status, "Awaiting Verification")
@@ -249,11 +250,11 @@ class TestMigrateRecording(FrappeTestCase):
 
 	def test_status_for_all_sites_is_one_json_document(self):
 		self.migrate()
-		data = status_json(self.probe, "all", "--limit", "1")
+		data = json_of("all", "deploy-manager", "status", "--json", "--limit", "1")
 		self.assertEqual(data["errors"], [])
 		self.assertIn(self.latest().name, [d["name"] for d in data["deployments"] if d["site"] == self.site])
 
 	def status(self, *args):
-		data = status_json(self.probe, self.site, *args)
+		data = json_of(self.site, "deploy-manager", "status", "--json", "--limit", "50", *args)
 		self.assertEqual(data["errors"], [])
 		return data["deployments"]

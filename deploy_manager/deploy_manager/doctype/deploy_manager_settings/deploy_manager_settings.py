@@ -16,5 +16,6 @@ class DeployManagerSettings(Document):
 
 		default_environment: DF.Literal["Production", "Staging", "Development"]
 		platform: DF.Literal["", "Bench", "Docker", "Kubernetes"]
+		site_url: DF.Data | None
 	# end: auto-generated types
 	pass

@@ -1,8 +1,8 @@
 # Copyright (c) 2026, deploy_manager developers and contributors
 # For license information, please see license.txt
 
-# import frappe
 from frappe.model.document import Document
+from frappe.utils import time_diff_in_seconds
 
 
 class VerificationCheck(Document):
@@ -31,4 +31,7 @@ class VerificationCheck(Document):
 		]
 		verdict_reason: DF.SmallText | None
 	# end: auto-generated types
-	pass
+
+	def validate(self):
+		if self.started_at and self.finished_at:
+			self.duration = max(0.0, time_diff_in_seconds(self.finished_at, self.started_at))

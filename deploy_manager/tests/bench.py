@@ -1,0 +1,67 @@
+"""Run bench commands in child processes from a test, the way bench itself runs them."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import frappe
+from frappe.utils import get_bench_path
+
+
+def spawn(site: str, *args: str) -> subprocess.Popen:
+	"""`bench --site SITE ...`: the bench's python, from the sites folder."""
+	frappe.db.commit()  # a migrate in the child must not wait on this process's locks
+	return subprocess.Popen(
+		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", site, *args],
+		cwd=f"{get_bench_path()}/sites",
+		stdout=subprocess.PIPE,
+		stderr=subprocess.PIPE,
+		text=True,
+		start_new_session=True,
+	)
+
+
+def bench_cmd(site: str, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+	child = spawn(site, *args)
+	stdout, stderr = child.communicate(timeout=600)
+	fresh_snapshot()
+	if check and child.returncode != 0:
+		raise AssertionError(f"bench {' '.join(args)} exited {child.returncode}:\n{stdout}\n{stderr}")
+	return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
+def fresh_snapshot():
+	"""See what a child process committed, as a new process would: a new transaction, no caches."""
+	try:
+		frappe.db.rollback()
+	except Exception:
+		# Migrate kills idle connections to its database; open a new one.
+		frappe.db.connect()
+	frappe.clear_cache()
+
+
+def json_of(site: str, *args: str) -> dict:
+	return json.loads(bench_cmd(site, *args).stdout)
+
+
+def free_port() -> int:
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+def serve(site: str, port: int) -> subprocess.Popen:
+	"""Frappe's own web server for the site on loopback; returns once it answers."""
+	server = spawn(site, "serve", "--port", str(port), "--noreload")
+	for _ in range(300):
+		try:
+			with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+				return server
+		except OSError:
+			if server.poll() is not None:
+				raise AssertionError(f"bench serve exited:\n{server.communicate()[1]}")
+			time.sleep(0.1)
+	server.kill()
+	raise AssertionError("bench serve did not listen within 30s")

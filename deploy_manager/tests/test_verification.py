@@ -1,0 +1,69 @@
+"""`deploy-manager verify` against the test site served by Frappe's own web server on loopback."""
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from deploy_manager.tests.bench import bench_cmd, free_port, json_of, serve
+
+
+class TestVerify(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.site = frappe.local.site
+		cls.port = free_port()
+		cls.server = serve(cls.site, cls.port)
+		cls.set_site_url(f"http://127.0.0.1:{cls.port}")
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.server.kill()
+		cls.server.communicate()
+		cls.set_site_url("")
+		super().tearDownClass()
+
+	@classmethod
+	def set_site_url(cls, url: str):
+		frappe.db.set_single_value("Deploy Manager Settings", "site_url", url)
+		frappe.db.commit()
+
+	def verify(self, *args: str) -> tuple[dict, int]:
+		proc = bench_cmd(self.site, "deploy-manager", "verify", "--json", *args)
+		return frappe.parse_json(proc.stdout), proc.returncode
+
+	def test_a_healthy_served_site_is_confirmed_and_stored(self):
+		report, code = self.verify()
+		[site] = report["sites"]
+		self.assertEqual((site["verdict"], code), ("Confirm", 0), site)
+		check = frappe.get_doc("Verification Check", site["name"])
+		self.assertEqual(check.phase, "Manual")
+		self.assertEqual(check.verdict, "Confirm")
+		self.assertEqual(
+			{r.check_name for r in check.results},
+			{"Health endpoint", "Login page", "Database", "Redis", "Disk space", "Memory"},
+		)
+		self.assertTrue(all(r.status in ("Pass", "Warn") for r in check.results))
+
+	def test_maintenance_mode_is_service_down_and_exits_2(self):
+		bench_cmd(self.site, "set-config", "maintenance_mode", "1", check=True)
+		try:
+			report, code = self.verify("--phase", "post")
+		finally:
+			bench_cmd(self.site, "set-config", "maintenance_mode", "0", check=True)
+		[site] = report["sites"]
+		self.assertEqual((site["verdict"], code), ("Rollback immediately", 2))
+		self.assertIn("maintenance mode", site["verdict_reason"])
+		self.assertEqual(frappe.db.get_value("Verification Check", site["name"], "phase"), "Post-deploy")
+
+	def test_nothing_serving_the_site_is_service_down(self):
+		self.set_site_url(f"http://127.0.0.1:{free_port()}")
+		try:
+			report, code = self.verify()
+		finally:
+			self.set_site_url(f"http://127.0.0.1:{self.port}")
+		self.assertEqual((report["sites"][0]["verdict"], code), ("Rollback immediately", 2))
+		self.assertIn("nothing answers", report["sites"][0]["verdict_reason"])
+
+	def test_json_for_all_sites_is_one_document(self):
+		report = json_of("all", "deploy-manager", "verify", "--json")
+		self.assertIn(self.site, [s["site"] for s in report["sites"]])
