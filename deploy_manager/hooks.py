@@ -15,5 +15,9 @@ before_migrate = ["deploy_manager.services.recording.before_migrate"]
 after_migrate = ["deploy_manager.services.recording.after_migrate"]
 
 scheduler_events = {
-	"hourly": ["deploy_manager.services.recording.settle_finished_migrates"],
+	"hourly": [
+		"deploy_manager.services.recording.settle_finished_migrates",
+		"deploy_manager.services.monitoring.verify_on_schedule",
+	],
+	"cron": {"*/5 * * * *": ["deploy_manager.services.monitoring.monitor_deployments"]},
 }

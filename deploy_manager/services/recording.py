@@ -20,6 +20,7 @@ from deploy_manager.core import environment, gitrepo
 from deploy_manager.core.deployments import AppState, compare, failure_reason, find_failing_patch
 from deploy_manager.core.formatting import describe_moves
 from deploy_manager.services import exit_notes
+from deploy_manager.services.monitoring import enqueue_post_deploy_verification
 
 # Written by our own hooks during the migrate: not part of what the deploy changed, and never to be
 # restored over by a table-level rollback.
@@ -100,6 +101,7 @@ def _close_deployment():
 	took = time_diff_in_seconds(doc.finished_at, doc.started_at)
 	doc.add_log(f"Migrate finished in {took:.1f}s: {_outcome(doc)}")
 	doc.save(ignore_permissions=True)
+	enqueue_post_deploy_verification(doc.name)
 
 
 def _new_deployment(source: str, current: list[AppState]):

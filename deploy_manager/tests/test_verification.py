@@ -2,11 +2,16 @@
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils import add_to_date, now_datetime
+from frappe.utils.background_jobs import is_job_enqueued
 
+from deploy_manager.services import monitoring
 from deploy_manager.tests.bench import bench_cmd, free_port, json_of, serve
 
 
-class TestVerify(FrappeTestCase):
+class ServedSiteTestCase(FrappeTestCase):
+	"""The test site served by `bench serve` on a free loopback port, which the checks are pointed at."""
+
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
@@ -27,6 +32,8 @@ class TestVerify(FrappeTestCase):
 		frappe.db.set_single_value("Deploy Manager Settings", "site_url", url)
 		frappe.db.commit()
 
+
+class TestVerify(ServedSiteTestCase):
 	def verify(self, *args: str) -> tuple[dict, int]:
 		proc = bench_cmd(self.site, "deploy-manager", "verify", "--json", *args)
 		return frappe.parse_json(proc.stdout), proc.returncode
@@ -67,3 +74,57 @@ class TestVerify(FrappeTestCase):
 	def test_json_for_all_sites_is_one_document(self):
 		report = json_of("all", "deploy-manager", "verify", "--json")
 		self.assertIn(self.site, [s["site"] for s in report["sites"]])
+
+
+class TestPostDeployFlow(ServedSiteTestCase):
+	"""From a real migrate to Monitoring and Confirmed, or to Rollback Recommended."""
+
+	def migrated_deployment(self):
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
+		self.assertTrue(is_job_enqueued(monitoring.post_deploy_job_id(name)), "post-deploy job not enqueued")
+		return frappe.get_doc("Deployment", name)
+
+	def test_migrate_to_monitoring_to_confirmed(self):
+		doc = self.migrated_deployment()
+		self.assertEqual(doc.status, "Awaiting Verification")
+
+		monitoring.verify_deployment(doc.name)
+		doc.reload()
+		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"))
+		self.assertGreater(doc.monitoring_until, now_datetime())
+		post = frappe.get_all(
+			"Verification Check", filters={"deployment": doc.name}, fields=["phase", "verdict"]
+		)
+		self.assertEqual(post, [{"phase": "Post-deploy", "verdict": "Confirm"}])
+
+		monitoring.monitor_deployments()
+		doc.reload()
+		self.assertEqual(doc.status, "Monitoring", "confirmed before the window ended")
+
+		frappe.db.set_value(
+			"Deployment", doc.name, "monitoring_until", add_to_date(now_datetime(), minutes=-1)
+		)
+		monitoring.monitor_deployments()
+		doc.reload()
+		self.assertEqual((doc.status, doc.verdict), ("Confirmed", "Confirm"))
+		self.assertEqual(
+			frappe.db.count("Verification Check", {"deployment": doc.name, "phase": "Monitoring"}), 2
+		)
+
+	def test_site_down_after_deploy_recommends_rollback_at_once(self):
+		doc = self.migrated_deployment()
+		self.set_site_url(f"http://127.0.0.1:{free_port()}")
+		try:
+			monitoring.verify_deployment(doc.name)
+		finally:
+			self.set_site_url(f"http://127.0.0.1:{self.port}")
+		doc.reload()
+		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback immediately"))
+		self.assertIn("Health endpoint", doc.verdict_reason)
+
+	def test_scheduled_verification_is_stored_without_a_deployment(self):
+		monitoring.verify_on_schedule()
+		last = frappe.get_last_doc("Verification Check", filters={"phase": "Scheduled"})
+		self.assertFalse(last.deployment)
+		self.assertEqual(last.verdict, "Confirm")

@@ -15,6 +15,7 @@ class DeployManagerSettings(Document):
 		from frappe.types import DF
 
 		default_environment: DF.Literal["Production", "Staging", "Development"]
+		monitoring_window: DF.Int
 		platform: DF.Literal["", "Bench", "Docker", "Kubernetes"]
 		site_url: DF.Data | None
 	# end: auto-generated types

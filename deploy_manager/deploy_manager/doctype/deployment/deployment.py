@@ -50,6 +50,7 @@ class Deployment(Document):
 		finished_at: DF.Datetime | None
 		host: DF.Data | None
 		log: DF.Code | None
+		monitoring_until: DF.Datetime | None
 		patches: DF.Table[DeploymentPatch]
 		pid: DF.Int
 		platform: DF.Literal["Bench", "Docker", "Kubernetes"]
