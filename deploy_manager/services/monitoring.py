@@ -42,7 +42,7 @@ def verify_deployment(deployment: str):
 	doc.status = "Verifying"
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
-	outcome = run_suite()
+	outcome = run_suite(deployment)
 	check = store(outcome, "post", deployment)
 	window = monitoring_window()
 	doc.monitoring_until = add_to_date(outcome.finished_at, minutes=window)
@@ -53,7 +53,7 @@ def monitor_deployments():
 	"""Every few minutes: re-verify what is in its monitoring window, and close what has ended."""
 	for name in frappe.get_all("Deployment", filters={"status": "Monitoring"}, pluck="name"):
 		doc = frappe.get_doc("Deployment", name)
-		check = store(run_suite(), "monitoring", name)
+		check = store(run_suite(name), "monitoring", name)
 		_judge(doc, check, window_over=not doc.monitoring_until or now_datetime() >= doc.monitoring_until)
 
 

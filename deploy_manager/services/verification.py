@@ -8,13 +8,13 @@ import os
 from dataclasses import dataclass
 
 import frappe
-from frappe.utils import now_datetime
+from frappe.utils import add_to_date, now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import checks
-from deploy_manager.core.checks import dependencies, http, system
+from deploy_manager.core.checks import dependencies, errors, http, system
 from deploy_manager.core.verdict import Verdict, decide
 
-SUITE = [*http.CHECKS, *dependencies.CHECKS, *system.CHECKS]
+SUITE = [*http.CHECKS, *dependencies.CHECKS, *errors.CHECKS, *system.CHECKS]
 PHASES = {
 	"pre": "Pre-deploy",
 	"post": "Post-deploy",
@@ -23,6 +23,8 @@ PHASES = {
 	"manual": "Manual",
 }
 DEADLINE = 30.0
+# An error title seen in this many days before a deployment is not new (Error Log keeps 14 days).
+KNOWN_ERRORS_DAYS = 14
 
 
 @dataclass
@@ -54,7 +56,7 @@ def verify_site(phase: str, deployment: str | None = None) -> dict:
 		not_stored = ""
 	except Exception as e:
 		not_stored = f"the database does not answer: {e}"
-	outcome = run_suite()
+	outcome = run_suite(deployment)
 	report = {
 		"site": frappe.local.site,
 		"phase": PHASES[phase],
@@ -75,14 +77,16 @@ def verify_site(phase: str, deployment: str | None = None) -> dict:
 	return report
 
 
-def run_suite() -> Outcome:
+def run_suite(deployment: str | None = None) -> Outcome:
 	"""The checks against this site; frappe must be initialised for it, not connected."""
 	started = now_datetime()
-	results = checks.run(SUITE, site_target(), deadline=DEADLINE)
+	results = checks.run(SUITE, site_target(deployment), deadline=DEADLINE)
 	return Outcome(results, decide(results), started, now_datetime())
 
 
-def site_target() -> checks.Target:
+def site_target(deployment: str | None = None) -> checks.Target:
+	"""What the checks look at. Facts from the database are read here, in this thread (frappe's
+	connection is not shared with the checks' threads); one that cannot be read goes in as its error."""
 	conf = frappe.conf
 	url, host = _site_url(conf)
 	db = {
@@ -94,7 +98,63 @@ def site_target() -> checks.Target:
 	}
 	redis = {name: conf[name] for name in ("redis_cache", "redis_queue") if conf.get(name)}
 	paths = [os.path.abspath(frappe.get_site_path())]
-	return checks.Target(url=url, host=host, extra={"db": db, "redis": redis, "paths": paths})
+	extra = {
+		"db": db,
+		"redis": redis,
+		"paths": paths,
+		# Without a deployment named, errors are judged against the one whose code runs now.
+		"error_logs": _facts(lambda: _error_log_facts(deployment or _current_deployment())),
+	}
+	return checks.Target(url=url, host=host, extra=extra)
+
+
+def _facts(gather):
+	try:
+		return gather()
+	except Exception as e:
+		return e
+
+
+def _current_deployment() -> str | None:
+	finished = frappe.get_all(
+		"Deployment",
+		filters={"finished_at": ("is", "set")},
+		order_by="finished_at desc",
+		limit=1,
+		pluck="name",
+	)
+	return finished[0] if finished else None
+
+
+def _error_log_facts(deployment: str | None) -> dict:
+	"""Error Log entries since the deployment (or, with none, the last hour) against an equal window
+	before it; titles not seen in the weeks before it are new."""
+	now = now_datetime()
+	if deployment:
+		started, finished = frappe.db.get_value("Deployment", deployment, ["started_at", "finished_at"])
+		since = finished or started
+	else:
+		started = since = add_to_date(now, hours=-1)
+	window = max(60.0, time_diff_in_seconds(now, since))
+	after = frappe.get_all("Error Log", filters=[["creation", ">=", since]], pluck="method")
+	before = frappe.db.count(
+		"Error Log", [["creation", ">=", add_to_date(started, seconds=-window)], ["creation", "<", started]]
+	)
+	known = frappe.get_all(
+		"Error Log",
+		filters=[
+			["creation", ">=", add_to_date(started, days=-KNOWN_ERRORS_DAYS)],
+			["creation", "<", started],
+		],
+		pluck="method",
+		distinct=True,
+	)
+	return {
+		"after": len(after),
+		"before": before,
+		"window_minutes": window / 60,
+		"new_titles": sorted(set(after) - set(known)),
+	}
 
 
 def store(outcome: Outcome, phase: str, deployment: str | None = None):

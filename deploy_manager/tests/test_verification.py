@@ -17,6 +17,8 @@ class ServedSiteTestCase(FrappeTestCase):
 		super().setUpClass()
 		cls.site = frappe.local.site
 		cls.port = free_port()
+		# A fresh deployment: errors older tests left behind are from before it, hence not new.
+		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
 		cls.server = serve(cls.site, cls.port)
 		cls.set_site_url(f"http://127.0.0.1:{cls.port}")
 
@@ -47,7 +49,7 @@ class TestVerify(ServedSiteTestCase):
 		self.assertEqual(check.verdict, "Confirm")
 		self.assertEqual(
 			{r.check_name for r in check.results},
-			{"Health endpoint", "Login page", "Database", "Redis", "Disk space", "Memory"},
+			{"Health endpoint", "Login page", "Database", "Redis", "Error logs", "Disk space", "Memory"},
 		)
 		self.assertTrue(all(r.status in ("Pass", "Warn") for r in check.results))
 
@@ -123,7 +125,18 @@ class TestPostDeployFlow(ServedSiteTestCase):
 		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback immediately"))
 		self.assertIn("Health endpoint", doc.verdict_reason)
 
+	def test_new_errors_after_deploy_recommend_rollback(self):
+		doc = self.migrated_deployment()
+		title = f"dm_test.checkout_{doc.name}"
+		frappe.log_error(title=title, message="Traceback: KeyError: 'price'")
+		frappe.db.commit()
+		monitoring.verify_deployment(doc.name)
+		doc.reload()
+		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
+		self.assertIn(f"Error logs: 1 new kind(s) of error since the deploy: {title}", doc.verdict_reason)
+
 	def test_scheduled_verification_is_stored_without_a_deployment(self):
+		self.migrated_deployment()
 		monitoring.verify_on_schedule()
 		last = frappe.get_last_doc("Verification Check", filters={"phase": "Scheduled"})
 		self.assertFalse(last.deployment)

@@ -1,0 +1,41 @@
+"""The guide's "Error logs: no new errors": Error Log entries since the deployment.
+
+The facts come gathered in `Target.extra["error_logs"]`: `after` (entries since the deployment
+finished), `before` (entries in an equal window before it started), `window_minutes`, and
+`new_titles` (titles not seen in the weeks before the deployment). A gathering that failed comes as
+the exception itself.
+"""
+
+from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target
+
+# A rise smaller than this is noise on a quiet site.
+MIN_RISE = 5
+SHOWN_TITLES = 5
+
+
+def error_logs(target: Target) -> CheckResult:
+	facts = target.extra.get("error_logs")
+	if isinstance(facts, Exception):
+		return CheckResult(ERROR, f"the Error Log could not be read: {facts}")
+	if facts is None:
+		return CheckResult(WARN, "the Error Log was not read")
+	after, before, new = facts["after"], facts["before"], facts["new_titles"]
+	value = f"{after} in {facts['window_minutes']:.0f} min"
+	baseline = f"{before} before"
+	if new:
+		shown = ", ".join(new[:SHOWN_TITLES]) + (
+			f" and {len(new) - SHOWN_TITLES} more" if len(new) > SHOWN_TITLES else ""
+		)
+		return CheckResult(
+			FAIL, f"{len(new)} new kind(s) of error since the deploy: {shown}", value, baseline=baseline
+		)
+	if after >= max(2 * before, MIN_RISE):
+		return CheckResult(
+			WARN, f"errors rose from {before} to {after} in the same time", value, baseline=baseline
+		)
+	return CheckResult(
+		PASS, f"no new kind of error; {after} since, {before} before", value, baseline=baseline
+	)
+
+
+CHECKS = [Check("Error logs", "logs", "critical", error_logs)]
