@@ -15,14 +15,9 @@ def disk(target: Target) -> CheckResult:
 	paths = target.extra.get("paths") or []
 	if not paths:
 		return CheckResult(WARN, "no paths given to check")
-	worst = min((_disk_free(p) for p in paths), key=lambda d: d[1])
-	path, free_fraction, free_bytes = worst
-	status = FAIL if free_fraction < DISK_FAIL else WARN if free_fraction < DISK_WARN else PASS
-	return CheckResult(
-		status,
-		f"{_gib(free_bytes)} free ({free_fraction:.0%}) on the disk of {path}",
-		value=f"{free_fraction:.0%}",
-		threshold=f"{DISK_WARN:.0%}",
+	path, fraction, free = min((_disk_free(p) for p in paths), key=lambda d: d[1])
+	return _remaining(
+		fraction, DISK_WARN, DISK_FAIL, f"{_gib(free)} free ({fraction:.0%}) on the disk of {path}"
 	)
 
 
@@ -32,13 +27,14 @@ def memory(target: Target) -> CheckResult:
 	if not total or available is None:
 		return CheckResult(WARN, "memory figures are not available on this system")
 	fraction = available / total
-	status = FAIL if fraction < MEMORY_FAIL else WARN if fraction < MEMORY_WARN else PASS
-	return CheckResult(
-		status,
-		f"{_gib(available)} of {_gib(total)} memory available ({fraction:.0%})",
-		value=f"{fraction:.0%}",
-		threshold=f"{MEMORY_WARN:.0%}",
-	)
+	message = f"{_gib(available)} of {_gib(total)} memory available ({fraction:.0%})"
+	return _remaining(fraction, MEMORY_WARN, MEMORY_FAIL, message)
+
+
+def _remaining(fraction: float, warn: float, fail: float, message: str) -> CheckResult:
+	"""A resource that runs out: fail under `fail`, warn under `warn`."""
+	status = FAIL if fraction < fail else WARN if fraction < warn else PASS
+	return CheckResult(status, message, value=f"{fraction:.0%}", threshold=f"{warn:.0%}")
 
 
 def _disk_free(path: str) -> tuple[str, float, int]:
