@@ -16,18 +16,26 @@ from deploy_manager.core.verdict import CONSIDER_ROLLBACK, ROLLBACK_ACTIONS
 from deploy_manager.services.verification import run_suite, store
 
 DEFAULT_WINDOW = 15
+# A post-deploy verification takes under a minute: one Verifying this long has died.
+STUCK_AFTER_MINUTES = 10
 
 
 def enqueue_post_deploy_verification(deployment: str):
-	"""From after_migrate: runs once the migrate commits, and once per deployment."""
-	frappe.enqueue(
-		"deploy_manager.services.monitoring.verify_deployment",
-		queue="short",
-		job_id=post_deploy_job_id(deployment),
-		deduplicate=True,
-		enqueue_after_commit=True,
-		deployment=deployment,
-	)
+	"""From after_migrate: runs once the migrate commits, and once per deployment.
+
+	A queue that is down must not undo the record: the five-minute sweep verifies it later.
+	"""
+	try:
+		frappe.enqueue(
+			"deploy_manager.services.monitoring.verify_deployment",
+			queue="short",
+			job_id=post_deploy_job_id(deployment),
+			deduplicate=True,
+			enqueue_after_commit=True,
+			deployment=deployment,
+		)
+	except Exception:
+		frappe.log_error(title="deploy_manager: post-deploy verification could not be queued")
 
 
 def post_deploy_job_id(deployment: str) -> str:
@@ -39,22 +47,49 @@ def verify_deployment(deployment: str):
 	doc = frappe.get_doc("Deployment", deployment)
 	if doc.status != "Awaiting Verification":
 		return
+	if frappe.conf.maintenance_mode:
+		# `bench update` keeps the site in maintenance until it has built and restarted: judging
+		# now would only see its 503. The sweep comes back when the site is open again.
+		return
 	doc.status = "Verifying"
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
 	outcome = run_suite(deployment)
 	check = store(outcome, "post", deployment)
 	window = monitoring_window()
-	doc.monitoring_until = add_to_date(outcome.finished_at, minutes=window)
+	doc.monitoring_until = add_to_date(check.finished_at, minutes=window)
 	_judge(doc, check, window_over=window == 0)
 
 
 def monitor_deployments():
-	"""Every few minutes: re-verify what is in its monitoring window, and close what has ended."""
+	"""Every five minutes: verify deployments still waiting for it, re-verify those in their
+	monitoring window, and close the windows that have ended."""
+	_verify_waiting()
 	for name in frappe.get_all("Deployment", filters={"status": "Monitoring"}, pluck="name"):
 		doc = frappe.get_doc("Deployment", name)
 		check = store(run_suite(name), "monitoring", name)
 		_judge(doc, check, window_over=not doc.monitoring_until or now_datetime() >= doc.monitoring_until)
+
+
+def _verify_waiting():
+	"""The current deployment, if its post-deploy job never ran (no worker, queue down, maintenance
+	mode) or died while Verifying. Older ones waiting are superseded: the site runs newer code."""
+	latest = frappe.get_all(
+		"Deployment",
+		filters={"status": ("!=", "In Progress")},
+		fields=["name", "status", "modified"],
+		order_by="creation desc",
+		limit=1,
+	)
+	if not latest:
+		return
+	current = latest[0]
+	stale = add_to_date(now_datetime(), minutes=-STUCK_AFTER_MINUTES)
+	if current.status == "Verifying" and current.modified < stale:
+		frappe.db.set_value("Deployment", current.name, "status", "Awaiting Verification")
+		current.status = "Awaiting Verification"
+	if current.status == "Awaiting Verification":
+		verify_deployment(current.name)
 
 
 def monitoring_window() -> int:

@@ -4,7 +4,9 @@ Reading what to check needs only the site's config, not its database: the suite 
 the database is down, and the outcome is stored only when the database answers.
 """
 
+import contextlib
 import os
+import time
 from dataclasses import dataclass
 
 import frappe
@@ -23,16 +25,22 @@ PHASES = {
 	"manual": "Manual",
 }
 DEADLINE = 30.0
-# An error title seen in this many days before a deployment is not new (Error Log keeps 14 days).
+# An error title seen in this many days before the window is not new.
 KNOWN_ERRORS_DAYS = 14
+
+
+# `verify` exits 3 when a site could not be verified at all (0-2 are the verdicts').
+COULD_NOT_VERIFY = 3
+# Without a deployment, or after an old one, errors are judged over at most this trailing window.
+ERROR_WINDOW_HOURS = 24
 
 
 @dataclass
 class Outcome:
 	results: list[checks.CheckResult]
 	verdict: Verdict
-	started_at: object
-	finished_at: object
+	# Seconds; the timestamps are taken when storing, as reading the time zone needs the database.
+	duration: float
 
 
 def verify_sites(sites: list[str], phase: str, deployment: str | None = None) -> tuple[dict, int]:
@@ -41,21 +49,27 @@ def verify_sites(sites: list[str], phase: str, deployment: str | None = None) ->
 	for site in sites:
 		try:
 			frappe.init(site=site)
-			report = verify_site(phase, deployment)
+			report = verify_site(phase, deployment, only_if_installed=len(sites) > 1)
+		except Exception as e:
+			report = {"site": site, "error": f"could not verify: {e}", "exit_code": COULD_NOT_VERIFY}
 		finally:
 			frappe.destroy()
-		exit_code = max(exit_code, report["exit_code"])
-		reports.append(report)
+		if report:
+			exit_code = max(exit_code, report["exit_code"])
+			reports.append(report)
 	return {"sites": reports}, exit_code
 
 
-def verify_site(phase: str, deployment: str | None = None) -> dict:
-	"""Run the suite on the initialised site, store it when the database answers, and report."""
-	try:
-		frappe.connect()
-		not_stored = ""
-	except Exception as e:
-		not_stored = f"the database does not answer: {e}"
+def verify_site(phase: str, deployment: str | None = None, only_if_installed: bool = False) -> dict | None:
+	"""Run the suite on the initialised site, store it when the database answers, and report.
+
+	With `only_if_installed` (several sites at once), a site without deploy_manager gives None.
+	"""
+	not_stored = _connect()
+	if not not_stored and "deploy_manager" not in frappe.get_installed_apps():
+		if only_if_installed:
+			return None
+		not_stored = "deploy_manager is not installed on this site"
 	outcome = run_suite(deployment)
 	report = {
 		"site": frappe.local.site,
@@ -70,39 +84,48 @@ def verify_site(phase: str, deployment: str | None = None) -> dict:
 			report["name"] = store(outcome, phase, deployment).name
 			frappe.db.commit()
 		except Exception as e:
-			frappe.db.rollback()
+			with contextlib.suppress(Exception):
+				frappe.db.rollback()
 			not_stored = str(e)
 	if not_stored:
 		report["not_stored"] = not_stored
 	return report
 
 
+def _connect() -> str:
+	"""Connect for real (frappe connects lazily); '' or why the database is out of reach."""
+	try:
+		frappe.connect()
+		frappe.db.sql("select 1")
+		return ""
+	except Exception as e:
+		return f"the database does not answer: {e}"
+
+
 def run_suite(deployment: str | None = None) -> Outcome:
 	"""The checks against this site; frappe must be initialised for it, not connected."""
-	started = now_datetime()
+	started = time.monotonic()
 	results = checks.run(SUITE, site_target(deployment), deadline=DEADLINE)
-	return Outcome(results, decide(results), started, now_datetime())
+	return Outcome(results, decide(results), round(time.monotonic() - started, 3))
 
 
 def site_target(deployment: str | None = None) -> checks.Target:
 	"""What the checks look at. Facts from the database are read here, in this thread (frappe's
-	connection is not shared with the checks' threads); one that cannot be read goes in as its error."""
-	conf = frappe.conf
-	url, host = _site_url(conf)
+	connection is not shared with the checks' threads); one that cannot be read goes in as its error.
+	Secrets are wrapped so that no repr, and so no traceback with locals, shows them."""
+	url, host = _site_url()
 	db = {
-		"host": conf.db_host or "127.0.0.1",
-		"port": conf.db_port or 3306,
-		"user": conf.db_user or conf.db_name,
-		"password": conf.db_password,
-		"database": conf.db_name,
+		"host": frappe.conf.db_host or "127.0.0.1",
+		"port": frappe.conf.db_port or 3306,
+		"user": frappe.conf.db_user or frappe.conf.db_name,
+		"password": checks.Secret(frappe.conf.db_password or ""),
+		"database": frappe.conf.db_name,
 	}
-	redis = {name: conf[name] for name in ("redis_cache", "redis_queue") if conf.get(name)}
-	paths = [os.path.abspath(frappe.get_site_path())]
+	redis = {name: frappe.conf[name] for name in ("redis_cache", "redis_queue") if frappe.conf.get(name)}
 	extra = {
 		"db": db,
 		"redis": redis,
-		"paths": paths,
-		# Without a deployment named, errors are judged against the one whose code runs now.
+		"paths": [os.path.abspath(frappe.get_site_path())],
 		"error_logs": _facts(lambda: _error_log_facts(deployment or _current_deployment())),
 	}
 	return checks.Target(url=url, host=host, extra=extra)
@@ -116,6 +139,7 @@ def _facts(gather):
 
 
 def _current_deployment() -> str | None:
+	"""The deployment whose code runs now."""
 	finished = frappe.get_all(
 		"Deployment",
 		filters={"finished_at": ("is", "set")},
@@ -127,38 +151,39 @@ def _current_deployment() -> str | None:
 
 
 def _error_log_facts(deployment: str | None) -> dict:
-	"""Error Log entries since the deployment (or, with none, the last hour) against an equal window
-	before it; titles not seen in the weeks before it are new."""
+	"""Error Log entries since the deployment against an equal window before it; titles not seen in
+	the weeks before are new. The window is at most a day: the Error Log forgets old entries, and
+	against them every title would look new."""
 	now = now_datetime()
+	earliest = add_to_date(now, hours=-ERROR_WINDOW_HOURS)
+	since = earliest
 	if deployment:
 		started, finished = frappe.db.get_value("Deployment", deployment, ["started_at", "finished_at"])
-		since = finished or started
-	else:
-		started = since = add_to_date(now, hours=-1)
+		since = max(finished or started, earliest)
 	window = max(60.0, time_diff_in_seconds(now, since))
-	after = frappe.get_all("Error Log", filters=[["creation", ">=", since]], pluck="method")
-	before = frappe.db.count(
-		"Error Log", [["creation", ">=", add_to_date(started, seconds=-window)], ["creation", "<", started]]
+	after = _error_counts([["creation", ">=", since]])
+	before = _error_counts(
+		[["creation", ">=", add_to_date(since, seconds=-window)], ["creation", "<", since]]
 	)
-	known = frappe.get_all(
-		"Error Log",
-		filters=[
-			["creation", ">=", add_to_date(started, days=-KNOWN_ERRORS_DAYS)],
-			["creation", "<", started],
-		],
-		pluck="method",
-		distinct=True,
+	known = _error_counts(
+		[["creation", ">=", add_to_date(since, days=-KNOWN_ERRORS_DAYS)], ["creation", "<", since]]
 	)
 	return {
-		"after": len(after),
-		"before": before,
+		"after": sum(after.values()),
+		"before": sum(before.values()),
 		"window_minutes": window / 60,
 		"new_titles": sorted(set(after) - set(known)),
 	}
 
 
+def _error_counts(filters: list) -> dict[str, int]:
+	rows = frappe.get_all("Error Log", filters=filters, fields=["method", "count(*) as n"], group_by="method")
+	return {row.method: row.n for row in rows}
+
+
 def store(outcome: Outcome, phase: str, deployment: str | None = None):
 	verdict = outcome.verdict
+	finished = now_datetime()
 	return frappe.get_doc(
 		{
 			"doctype": "Verification Check",
@@ -168,19 +193,19 @@ def store(outcome: Outcome, phase: str, deployment: str | None = None):
 			"status": "Completed",
 			"verdict": verdict.action,
 			"verdict_reason": verdict.reason,
-			"started_at": outcome.started_at,
-			"finished_at": outcome.finished_at,
+			"started_at": add_to_date(finished, seconds=-outcome.duration),
+			"finished_at": finished,
 			"results": [_row(r) for r in outcome.results],
 		}
 	).insert(ignore_permissions=True)
 
 
-def _site_url(conf) -> tuple[str, str]:
+def _site_url() -> tuple[str, str]:
 	"""(base URL, Host header): Settings, else the site's host_name, else the bench's web port."""
-	configured = _configured_url() or conf.host_name
+	configured = _configured_url() or frappe.conf.host_name
 	if configured:
 		return (configured if "://" in configured else f"http://{configured}"), ""
-	return f"http://127.0.0.1:{conf.webserver_port or 8000}", frappe.local.site
+	return f"http://127.0.0.1:{frappe.conf.webserver_port or 8000}", frappe.local.site
 
 
 def _configured_url() -> str:

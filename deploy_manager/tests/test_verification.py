@@ -74,8 +74,26 @@ class TestVerify(ServedSiteTestCase):
 		self.assertIn("nothing answers", report["sites"][0]["verdict_reason"])
 
 	def test_json_for_all_sites_is_one_document(self):
-		report = json_of("all", "deploy-manager", "verify", "--json")
-		self.assertIn(self.site, [s["site"] for s in report["sites"]])
+		proc = bench_cmd("all", "deploy-manager", "verify", "--json")
+		report = frappe.parse_json(proc.stdout)
+		ours = next(s for s in report["sites"] if s["site"] == self.site)
+		self.assertEqual(ours["verdict"], "Confirm")
+		self.assertEqual(proc.returncode, max(s["exit_code"] for s in report["sites"]))
+
+	def test_database_down_still_verifies_and_says_it_could_not_store(self):
+		config = frappe.get_site_path("site_config.json")
+		original = frappe.get_file_json(config)
+		bench_cmd(self.site, "set-config", "db_port", str(free_port()), "--parse", check=True)
+		try:
+			report, code = self.verify()
+		finally:
+			with open(config, "w") as f:
+				f.write(frappe.as_json(original))
+		[site] = report["sites"]
+		self.assertEqual((site["verdict"], code), ("Rollback immediately", 2))
+		self.assertIn("Database: database does not answer", site["verdict_reason"])
+		self.assertTrue(site["not_stored"].startswith("the database does not answer"))
+		self.assertNotIn("name", site)
 
 
 class TestPostDeployFlow(ServedSiteTestCase):
@@ -134,6 +152,21 @@ class TestPostDeployFlow(ServedSiteTestCase):
 		doc.reload()
 		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
 		self.assertIn(f"Error logs: 1 new kind(s) of error since the deploy: {title}", doc.verdict_reason)
+
+	def test_maintenance_mode_defers_the_post_deploy_verification(self):
+		doc = self.migrated_deployment()
+		bench_cmd(self.site, "set-config", "maintenance_mode", "1", check=True)
+		try:
+			frappe.local.conf.maintenance_mode = 1
+			monitoring.verify_deployment(doc.name)
+			doc.reload()
+			self.assertEqual(doc.status, "Awaiting Verification")
+		finally:
+			frappe.local.conf.maintenance_mode = 0
+			bench_cmd(self.site, "set-config", "maintenance_mode", "0", check=True)
+		monitoring.monitor_deployments()
+		doc.reload()
+		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"))
 
 	def test_scheduled_verification_is_stored_without_a_deployment(self):
 		self.migrated_deployment()

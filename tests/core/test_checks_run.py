@@ -1,7 +1,9 @@
+import subprocess
+import sys
 import threading
 import time
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, run
+from deploy_manager.core.checks import ERROR, PASS, Check, CheckResult, Secret, Target, run
 
 
 def passing(target):
@@ -69,5 +71,19 @@ def test_checks_run_concurrently():
 	assert [r.status for r in results] == [PASS, PASS]
 
 
-def test_statuses_are_the_four_known():
-	assert {PASS, WARN, FAIL, ERROR} == {"pass", "warn", "fail", "error"}
+def test_a_hanging_check_does_not_keep_the_process_alive():
+	code = (
+		"import time\n"
+		"from deploy_manager.core.checks import Check, Target, run\n"
+		"run([Check('Slow', 'x', 'minor', lambda t: time.sleep(30), timeout=0.2)], Target())\n"
+	)
+	started = time.monotonic()
+	subprocess.run([sys.executable, "-c", code], check=True, timeout=20)
+	assert time.monotonic() - started < 10
+
+
+def test_secrets_stay_out_of_reprs():
+	target = Target(extra={"db": {"password": Secret("hunter2")}})
+	assert "hunter2" not in repr(target)
+	assert "hunter2" not in repr({"db": {"password": Secret("hunter2")}})
+	assert Secret("hunter2") == "hunter2"

@@ -5,10 +5,9 @@ given by hand) and returning a CheckResult. `run` gives every check its own time
 check that raises or hangs into an `error` result, so one broken check never stops the suite.
 """
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 
 PASS, WARN, FAIL, ERROR = "pass", "warn", "fail", "error"
@@ -32,6 +31,13 @@ class CheckResult:
 		return self.status == PASS
 
 
+class Secret(str):
+	"""A password that keeps out of reprs, and so out of logged tracebacks with their locals."""
+
+	def __repr__(self) -> str:
+		return "'********'"
+
+
 @dataclass(frozen=True)
 class Target:
 	"""Everything a check may look at; each check reads only what it needs."""
@@ -39,7 +45,7 @@ class Target:
 	url: str = ""  # base URL of the site, e.g. http://127.0.0.1:8000
 	host: str = ""  # Host header when the URL is the bench's port rather than the site's name
 	request_timeout: float = 5.0
-	extra: dict = field(default_factory=dict)
+	extra: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,28 +59,43 @@ class Check:
 
 
 def run(checks: list[Check], target: Target, deadline: float = 30.0) -> list[CheckResult]:
-	"""Run all checks at once; each ends by its own timeout, and all by `deadline` seconds."""
+	"""Run all checks at once; each ends by its own timeout, and all by `deadline` seconds.
+
+	Each check runs in a daemon thread: one that hangs is abandoned, and cannot keep the process
+	from exiting either.
+	"""
 	started = time.monotonic()
-	# Threads that hang are abandoned, not joined: the caller gets its results on time.
-	pool = ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="dm-check")
-	futures = [(check, time.monotonic(), pool.submit(check.fn, target)) for check in checks]
+	outcomes: dict[int, CheckResult] = {}
+	threads = []
+	for index, check in enumerate(checks):
+		thread = threading.Thread(
+			target=_run_one, args=(check, target, outcomes, index), name=f"dm-check-{check.name}", daemon=True
+		)
+		thread.start()
+		threads.append(thread)
 	results = []
-	for check, submitted, future in futures:
-		left = min(check.timeout - (time.monotonic() - submitted), deadline - (time.monotonic() - started))
-		try:
-			result = future.result(timeout=max(0.0, left))
-		except FutureTimeout:
-			result = CheckResult(ERROR, f"did not finish within {min(check.timeout, deadline):g}s")
-		except Exception as e:
-			result = CheckResult(ERROR, f"{type(e).__name__}: {e}")
+	for index, (check, thread) in enumerate(zip(checks, threads, strict=True)):
+		left = min(check.timeout, deadline) - (time.monotonic() - started)
+		thread.join(max(0.0, left))
+		result = outcomes.get(index) or CheckResult(
+			ERROR, f"did not finish within {min(check.timeout, deadline):g}s"
+		)
 		results.append(
 			replace(
 				result,
 				name=check.name,
 				category=check.category,
 				symptom=check.symptom,
-				duration=round(time.monotonic() - submitted, 3),
+				duration=round(min(time.monotonic() - started, result.duration or float("inf")), 3),
 			)
 		)
-	pool.shutdown(wait=False, cancel_futures=True)
 	return results
+
+
+def _run_one(check: Check, target: Target, outcomes: dict, index: int):
+	began = time.monotonic()
+	try:
+		result = check.fn(target)
+	except Exception as e:
+		result = CheckResult(ERROR, f"{type(e).__name__}: {e}")
+	outcomes[index] = replace(result, duration=time.monotonic() - began)

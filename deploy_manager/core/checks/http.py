@@ -6,11 +6,10 @@ from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target
 
 
 def get(target: Target, path: str) -> requests.Response:
-	# The bench's own port serves every site: the Host header picks ours.
+	# The bench's own port serves every site: the Host header picks ours. Redirects are followed
+	# (http to https, say): where they lead is what users get.
 	headers = {"Host": target.host} if target.host else {}
-	return requests.get(
-		target.url.rstrip("/") + path, headers=headers, timeout=target.request_timeout, allow_redirects=False
-	)
+	return requests.get(target.url.rstrip("/") + path, headers=headers, timeout=target.request_timeout)
 
 
 def answered(target: Target, path: str) -> requests.Response | CheckResult:
