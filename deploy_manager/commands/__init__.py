@@ -59,29 +59,13 @@ def status(context, limit, changed, as_json):
 def verify(context, phase, deployment, as_json):
 	"""Check the site now and say what to do. Exit 0: Confirm or Fix forward, 1: Consider rollback,
 	2: Rollback or Rollback immediately."""
-	from deploy_manager.services.verification import verify_sites
+	from deploy_manager.services.verification import render_report, verify_sites
 
 	if not context.sites:
 		raise frappe.SiteNotSpecifiedError
 	report, exit_code = verify_sites(context.sites, phase, deployment)
-	click.echo(json.dumps(report, indent=1, default=str) if as_json else render_verification(report))
+	click.echo(json.dumps(report, indent=1, default=str) if as_json else render_report(report))
 	sys.exit(exit_code)
-
-
-def render_verification(report: dict) -> str:
-	from deploy_manager.core.formatting import table
-
-	blocks = []
-	for site in report["sites"]:
-		rows = [[r["check_name"], r["status"], r["value"], r["message"]] for r in site["results"]]
-		stored = (
-			f" (stored as {site['name']})" if site.get("name") else f" (not stored: {site['not_stored']})"
-		)
-		blocks.append(
-			f"{site['site']}: {site['verdict']}{stored}\n  {site['verdict_reason']}\n"
-			+ table(["Check", "Status", "Value", "Message"], rows)
-		)
-	return "\n\n".join(blocks)
 
 
 def each_site(context, fn, **kwargs):

@@ -14,6 +14,7 @@ from frappe.utils import add_to_date, now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import checks
 from deploy_manager.core.checks import dependencies, errors, http, system
+from deploy_manager.core.formatting import table
 from deploy_manager.core.verdict import Verdict, decide
 
 SUITE = [*http.CHECKS, *dependencies.CHECKS, *errors.CHECKS, *system.CHECKS]
@@ -90,6 +91,22 @@ def verify_site(phase: str, deployment: str | None = None, only_if_installed: bo
 	if not_stored:
 		report["not_stored"] = not_stored
 	return report
+
+
+def render_report(report: dict) -> str:
+	"""The `verify` report as text: per site the verdict, its reason and a table of checks."""
+	blocks = []
+	for site in report["sites"]:
+		if "error" in site:
+			blocks.append(f"{site['site']}: {site['error']}")
+			continue
+		rows = [[r["check_name"], r["status"], r["value"], r["message"]] for r in site["results"]]
+		stored = f"stored as {site['name']}" if site.get("name") else f"not stored: {site['not_stored']}"
+		blocks.append(
+			f"{site['site']}: {site['verdict']} ({stored})\n  {site['verdict_reason']}\n"
+			+ table(["Check", "Status", "Value", "Message"], rows)
+		)
+	return "\n\n".join(blocks) or "No site with deploy_manager to verify."
 
 
 def _connect() -> str:
