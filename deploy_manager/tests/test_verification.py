@@ -6,7 +6,7 @@ from frappe.utils import add_to_date, now_datetime
 from frappe.utils.background_jobs import is_job_enqueued
 
 from deploy_manager.services import monitoring
-from deploy_manager.tests.bench import bench_cmd, free_port, json_of, serve
+from deploy_manager.tests.bench import bench_cmd, free_port, serve
 
 
 class ServedSiteTestCase(FrappeTestCase):

@@ -26,10 +26,6 @@ class CheckResult:
 	symptom: str = ""
 	duration: float = 0.0
 
-	@property
-	def ok(self) -> bool:
-		return self.status == PASS
-
 
 class Secret(str):
 	"""A password that keeps out of reprs, and so out of logged tracebacks with their locals."""

@@ -1,7 +1,6 @@
 # Copyright (c) 2026, deploy_manager developers and contributors
 # For license information, please see license.txt
 
-import frappe
 from frappe.model.document import Document
 from frappe.utils import now_datetime, time_diff_in_seconds
 
