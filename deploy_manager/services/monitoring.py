@@ -13,9 +13,9 @@ import frappe
 from frappe.utils import add_to_date, cint, now_datetime
 
 from deploy_manager.core.verdict import CONSIDER_ROLLBACK, ROLLBACK_ACTIONS
+from deploy_manager.services import notifications, site_facts
 from deploy_manager.services.verification import run_suite, store
 
-DEFAULT_WINDOW = 15
 # A post-deploy verification takes under a minute: one Verifying this long has died.
 STUCK_AFTER_MINUTES = 10
 
@@ -94,8 +94,7 @@ def _verify_waiting():
 
 def monitoring_window() -> int:
 	"""Minutes; Settings that were never saved hold no value yet, which means the default."""
-	value = frappe.get_cached_doc("Deploy Manager Settings").monitoring_window
-	return DEFAULT_WINDOW if value is None else cint(value)
+	return cint(site_facts.settings().monitoring_window)
 
 
 def verify_on_schedule():
@@ -104,10 +103,52 @@ def verify_on_schedule():
 	frappe.db.commit()
 
 
+def enqueue_verification(deployment: str | None, user: str):
+	""" "Verify now" from Desk: one queued verification per site (and deployment) at a time. None
+	when one is already queued or running."""
+	from frappe.utils.background_jobs import is_job_enqueued
+
+	job_id = f"deploy_manager:verify_now:{deployment or 'site'}"
+	if is_job_enqueued(job_id):
+		return None
+	return frappe.enqueue(
+		"deploy_manager.services.monitoring.verify_on_request",
+		queue="short",
+		job_id=job_id,
+		deployment=deployment,
+		user=user,
+	)
+
+
+def verify_on_request(deployment: str | None, user: str):
+	"""A manual verification; a deployment still being watched is judged by it as by a re-check."""
+	outcome = run_suite(deployment)
+	check = store(outcome, "manual", deployment)
+	if deployment:
+		doc = frappe.get_doc("Deployment", deployment)
+		if doc.status == "Monitoring":
+			_judge(
+				doc, check, window_over=bool(doc.monitoring_until) and now_datetime() >= doc.monitoring_until
+			)
+	frappe.db.commit()
+	frappe.publish_realtime(
+		"deploy_manager_verified",
+		{
+			"name": check.name,
+			"deployment": deployment,
+			"verdict": check.verdict,
+			"reason": check.verdict_reason,
+		},
+		user=user,
+		after_commit=True,
+	)
+
+
 def _judge(doc, check, window_over: bool):
 	doc.verdict, doc.verdict_reason = check.verdict, check.verdict_reason
 	if check.verdict in ROLLBACK_ACTIONS or (window_over and check.verdict == CONSIDER_ROLLBACK):
 		doc.status = "Rollback Recommended"
+		notifications.rollback_recommended(doc)
 	elif window_over:
 		doc.status = "Confirmed"
 	else:

@@ -80,7 +80,7 @@ def _open_deployment():
 	settled = _settle_earlier_migrates()
 	doc = _new_deployment("Bench Migrate", snapshot_apps())
 	doc.insert(ignore_permissions=True)
-	exit_notes.watch(doc.name, _pending_patches())
+	exit_notes.watch(doc.name, pending_patches())
 	# Committed at once (and last, as a commit ends our savepoint): if a later before_migrate hook
 	# fails, Frappe rolls the phase back, and the record of this migrate must survive that.
 	frappe.db.commit()
@@ -243,7 +243,7 @@ def _executed_patches() -> set[str]:
 	return set(frappe.get_all("Patch Log", filters={"skipped": 0}, pluck="patch"))
 
 
-def _pending_patches() -> list[str]:
+def pending_patches() -> list[str]:
 	executed = _executed_patches()
 	return [p for p in _all_patches() if p not in executed]
 

@@ -5,19 +5,44 @@ the database is down, and the outcome is stored only when the database answers.
 """
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 
 import frappe
-from frappe.utils import add_to_date, now_datetime, time_diff_in_seconds
+from frappe.utils import add_to_date, now_datetime
 
 from deploy_manager.core import checks
-from deploy_manager.core.checks import dependencies, errors, http, system
+from deploy_manager.core.checks import (
+	backups,
+	dependencies,
+	errors,
+	flows,
+	http,
+	migrations,
+	network,
+	performance,
+	scheduler,
+	security,
+	system,
+	workers,
+)
 from deploy_manager.core.formatting import table
 from deploy_manager.core.verdict import Verdict, decide
+from deploy_manager.services import site_facts
 
-SUITE = [*http.CHECKS, *dependencies.CHECKS, *errors.CHECKS, *system.CHECKS]
+# Every check every run; key flows and their timings are added from Settings.
+SUITE = [
+	*http.CHECKS,
+	*dependencies.CHECKS,
+	*network.CHECKS,
+	*workers.CHECKS,
+	*scheduler.CHECKS,
+	*migrations.CHECKS,
+	*errors.CHECKS,
+	*system.CHECKS,
+	*security.CHECKS,
+	*backups.CHECKS,
+]
 PHASES = {
 	"pre": "Pre-deploy",
 	"post": "Post-deploy",
@@ -25,15 +50,9 @@ PHASES = {
 	"scheduled": "Scheduled",
 	"manual": "Manual",
 }
-DEADLINE = 30.0
-# An error title seen in this many days before the window is not new.
-KNOWN_ERRORS_DAYS = 14
-
 
 # `verify` exits 3 when a site could not be verified at all (0-2 are the verdicts').
 COULD_NOT_VERIFY = 3
-# Without a deployment, or after an old one, errors are judged over at most this trailing window.
-ERROR_WINDOW_HOURS = 24
 
 
 @dataclass
@@ -122,80 +141,17 @@ def _connect() -> str:
 def run_suite(deployment: str | None = None) -> Outcome:
 	"""The checks against this site; frappe must be initialised for it, not connected."""
 	started = time.monotonic()
-	results = checks.run(SUITE, site_target(deployment), deadline=DEADLINE)
+	config = site_facts.settings()
+	key_flows = site_facts.key_flows(config)
+	target = site_facts.target(deployment, config, key_flows)
+	samples = config.performance_samples
+	suite = [
+		*SUITE,
+		*flows.checks_for(key_flows),
+		*performance.checks_for(site_facts.endpoints(key_flows), samples, target.request_timeout),
+	]
+	results = checks.run(suite, target, deadline=float(config.verification_deadline))
 	return Outcome(results, decide(results), round(time.monotonic() - started, 3))
-
-
-def site_target(deployment: str | None = None) -> checks.Target:
-	"""What the checks look at. Facts from the database are read here, in this thread (frappe's
-	connection is not shared with the checks' threads); one that cannot be read goes in as its error.
-	Secrets are wrapped so that no repr, and so no traceback with locals, shows them."""
-	url, host = _site_url()
-	db = {
-		"host": frappe.conf.db_host or "127.0.0.1",
-		"port": frappe.conf.db_port or 3306,
-		"user": frappe.conf.db_user or frappe.conf.db_name,
-		"password": checks.Secret(frappe.conf.db_password or ""),
-		"database": frappe.conf.db_name,
-	}
-	redis = {name: frappe.conf[name] for name in ("redis_cache", "redis_queue") if frappe.conf.get(name)}
-	extra = {
-		"db": db,
-		"redis": redis,
-		"paths": [os.path.abspath(frappe.get_site_path())],
-		"error_logs": _facts(lambda: _error_log_facts(deployment or _current_deployment())),
-	}
-	return checks.Target(url=url, host=host, extra=extra)
-
-
-def _facts(gather):
-	try:
-		return gather()
-	except Exception as e:
-		return e
-
-
-def _current_deployment() -> str | None:
-	"""The deployment whose code runs now."""
-	finished = frappe.get_all(
-		"Deployment",
-		filters={"finished_at": ("is", "set")},
-		order_by="finished_at desc",
-		limit=1,
-		pluck="name",
-	)
-	return finished[0] if finished else None
-
-
-def _error_log_facts(deployment: str | None) -> dict:
-	"""Error Log entries since the deployment against an equal window before it; titles not seen in
-	the weeks before are new. The window is at most a day: the Error Log forgets old entries, and
-	against them every title would look new."""
-	now = now_datetime()
-	earliest = add_to_date(now, hours=-ERROR_WINDOW_HOURS)
-	since = earliest
-	if deployment:
-		started, finished = frappe.db.get_value("Deployment", deployment, ["started_at", "finished_at"])
-		since = max(finished or started, earliest)
-	window = max(60.0, time_diff_in_seconds(now, since))
-	after = _error_counts([["creation", ">=", since]])
-	before = _error_counts(
-		[["creation", ">=", add_to_date(since, seconds=-window)], ["creation", "<", since]]
-	)
-	known = _error_counts(
-		[["creation", ">=", add_to_date(since, days=-KNOWN_ERRORS_DAYS)], ["creation", "<", since]]
-	)
-	return {
-		"after": sum(after.values()),
-		"before": sum(before.values()),
-		"window_minutes": window / 60,
-		"new_titles": sorted(set(after) - set(known)),
-	}
-
-
-def _error_counts(filters: list) -> dict[str, int]:
-	rows = frappe.get_all("Error Log", filters=filters, fields=["method", "count(*) as n"], group_by="method")
-	return {row.method: row.n for row in rows}
 
 
 def store(outcome: Outcome, phase: str, deployment: str | None = None):
@@ -217,22 +173,6 @@ def store(outcome: Outcome, phase: str, deployment: str | None = None):
 	).insert(ignore_permissions=True)
 
 
-def _site_url() -> tuple[str, str]:
-	"""(base URL, Host header): Settings, else the site's host_name, else the bench's web port."""
-	configured = _configured_url() or frappe.conf.host_name
-	if configured:
-		return (configured if "://" in configured else f"http://{configured}"), ""
-	return f"http://127.0.0.1:{frappe.conf.webserver_port or 8000}", frappe.local.site
-
-
-def _configured_url() -> str:
-	try:
-		return frappe.db.get_single_value("Deploy Manager Settings", "site_url") or ""
-	except Exception:
-		# The database may be the very thing that is down: fall back to the config files.
-		return ""
-
-
 def _row(result: checks.CheckResult) -> dict:
 	return {
 		"check_name": result.name,
@@ -243,4 +183,5 @@ def _row(result: checks.CheckResult) -> dict:
 		"baseline": result.baseline[:140],
 		"message": result.message,
 		"duration": result.duration,
+		"metric": result.metric,
 	}

@@ -9,10 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @contextmanager
 def serve(routes: dict):
-	"""routes: path -> (status, body) or a number of seconds to hang before answering 200."""
+	"""routes: path -> (status, body) or a number of seconds to hang before answering 200.
+
+	The server keeps each request's Host header in `hosts` and (method, path, headers) in `requests`.
+	"""
 
 	class Handler(BaseHTTPRequestHandler):
 		def do_GET(self):
+			self.server.requests.append((self.command, self.path, dict(self.headers)))
 			route = routes.get(self.path.split("?")[0], (404, "not found"))
 			if isinstance(route, int | float):
 				time.sleep(route)
@@ -22,8 +26,11 @@ def serve(routes: dict):
 			self.send_response(status)
 			self.send_header("Content-Length", str(len(data)))
 			self.end_headers()
-			self.wfile.write(data)
+			if self.command != "HEAD":
+				self.wfile.write(data)
 			self.server.hosts.append(self.headers.get("Host"))
+
+		do_POST = do_HEAD = do_GET
 
 		def log_message(self, *args):
 			pass
@@ -31,6 +38,7 @@ def serve(routes: dict):
 	server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 	server.daemon_threads = True
 	server.hosts = []
+	server.requests = []
 	thread = threading.Thread(target=server.serve_forever, daemon=True)
 	thread.start()
 	try:

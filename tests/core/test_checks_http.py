@@ -1,9 +1,10 @@
+import json
 import socket
 
 from http_server import serve
 
 from deploy_manager.core.checks import FAIL, PASS, Target
-from deploy_manager.core.checks.http import health, login_page
+from deploy_manager.core.checks.http import desk_assets, health, login_page
 
 PONG = (200, {"message": "pong"})
 
@@ -55,3 +56,52 @@ def test_login_page():
 		assert login_page(Target(url=url)).status == PASS
 	with serve({"/login": (502, "bad gateway")}) as (_, url):
 		assert login_page(Target(url=url)).message == "/login answered HTTP 502"
+
+
+def _bench_assets(tmp_path, named: dict, built: list[str]):
+	"""sites/assets with frappe's public folder holding two bundle sources, as bench build leaves it."""
+	root = tmp_path / "sites" / "assets"
+	public = tmp_path / "apps" / "frappe" / "frappe" / "public"
+	for source in (
+		"js/desk.bundle.js",
+		"scss/website.bundle.scss",
+		"js/lib/helper.js",
+		"node_modules/x/y.bundle.js",
+	):
+		(public / source).parent.mkdir(parents=True, exist_ok=True)
+		(public / source).write_text("//")
+	root.mkdir(parents=True)
+	(root / "frappe").symlink_to(public)
+	(root / "assets.json").write_text(json.dumps(named))
+	for output in built:
+		(root.parent / output.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+		(root.parent / output.lstrip("/")).write_text("built")
+	return root
+
+
+BUILT = {
+	"desk.bundle.js": "/assets/frappe/dist/js/desk.bundle.ABC.js",
+	"website.bundle.scss": "/assets/frappe/dist/css/website.bundle.DEF.css",
+}
+
+
+def test_desk_assets_pass_when_every_bundle_is_named_and_built(tmp_path):
+	root = _bench_assets(tmp_path, BUILT, list(BUILT.values()))
+	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": ["frappe"]}}))
+	assert (result.status, result.value) == (PASS, "2")
+
+
+def test_desk_assets_fail_on_a_bundle_not_built_a_missing_file_or_an_app_not_linked(tmp_path):
+	named = {"desk.bundle.js": BUILT["desk.bundle.js"]}
+	root = _bench_assets(tmp_path, named, [])
+	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": ["frappe", "erpnext"]}}))
+	assert result.status == FAIL
+	assert "erpnext is not linked" in result.message
+	assert "frappe: website.bundle.scss not built" in result.message
+	assert "/assets/frappe/dist/js/desk.bundle.ABC.js named in assets.json but missing" in result.message
+
+
+def test_desk_assets_fail_without_assets_json(tmp_path):
+	result = desk_assets(Target(extra={"assets": {"root": str(tmp_path), "apps": ["frappe"]}}))
+	assert result.status == FAIL
+	assert "run bench build" in result.message

@@ -20,11 +20,19 @@ class CheckResult:
 	value: str = ""
 	threshold: str = ""
 	baseline: str = ""
+	# A number a later run compares with (a response time in ms), kept as the baseline.
+	metric: float | None = None
 	# Filled in by `run`.
 	name: str = ""
 	category: str = ""
 	symptom: str = ""
 	duration: float = 0.0
+
+
+def some(names: list[str], shown: int = 5) -> str:
+	"""The first few names for a one-line message, and how many more there are."""
+	more = len(names) - shown
+	return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 class Secret(str):

@@ -6,11 +6,10 @@ finished), `before` (entries in an equal window before it started), `window_minu
 the exception itself.
 """
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
 
 # A rise smaller than this is noise on a quiet site.
 MIN_RISE = 5
-SHOWN_TITLES = 5
 
 
 def error_logs(target: Target) -> CheckResult:
@@ -23,11 +22,8 @@ def error_logs(target: Target) -> CheckResult:
 	value = f"{after} in {facts['window_minutes']:.0f} min"
 	baseline = f"{before} before"
 	if new:
-		shown = ", ".join(new[:SHOWN_TITLES]) + (
-			f" and {len(new) - SHOWN_TITLES} more" if len(new) > SHOWN_TITLES else ""
-		)
 		return CheckResult(
-			FAIL, f"{len(new)} new kind(s) of error since the deploy: {shown}", value, baseline=baseline
+			FAIL, f"{len(new)} new kind(s) of error since the deploy: {some(new)}", value, baseline=baseline
 		)
 	if after >= max(2 * before, MIN_RISE):
 		return CheckResult(

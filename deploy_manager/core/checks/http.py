@@ -1,23 +1,47 @@
-"""The site answers over HTTP: the guide's health endpoint and the page people log in on."""
+"""The site answers over HTTP and loads: the guide's health endpoint, the page people log in on, and
+the built Desk assets of every installed app."""
+
+import json
+import os
+from pathlib import Path
 
 import requests
 
-from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target
+from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target, some
 
 
-def get(target: Target, path: str) -> requests.Response:
+def request(
+	target: Target, path: str, method: str = "GET", headers: dict | None = None, timeout: float | None = None
+) -> requests.Response:
 	# The bench's own port serves every site: the Host header picks ours. Redirects are followed
 	# (http to https, say): where they lead is what users get.
-	headers = {"Host": target.host} if target.host else {}
-	return requests.get(target.url.rstrip("/") + path, headers=headers, timeout=target.request_timeout)
+	headers = {**({"Host": target.host} if target.host else {}), **(headers or {})}
+	return requests.request(
+		method,
+		target.url.rstrip("/") + on_site(path),
+		headers=headers,
+		timeout=timeout or target.request_timeout,
+		allow_redirects=True,
+	)
 
 
-def answered(target: Target, path: str) -> requests.Response | CheckResult:
+def on_site(path: str) -> str:
+	"""`path` when it is a path on the site itself; the checks never send the site's requests, or an
+	API user's key, anywhere else."""
+	if not path.startswith("/") or path.startswith("//") or "\\" in path or any(c.isspace() for c in path):
+		raise ValueError(f"{path!r} is not a path on this site: it must start with a single /")
+	return path
+
+
+def answered(
+	target: Target, path: str, method: str = "GET", headers: dict | None = None, timeout: float | None = None
+) -> requests.Response | CheckResult:
 	"""The response, or the failed result that says why there is none."""
+	timeout = timeout or target.request_timeout
 	try:
-		response = get(target, path)
+		response = request(target, path, method, headers, timeout)
 	except requests.Timeout:
-		return CheckResult(FAIL, f"{path} did not answer within {target.request_timeout:g}s")
+		return CheckResult(FAIL, f"{path} did not answer within {timeout:g}s")
 	except requests.ConnectionError:
 		return CheckResult(FAIL, f"nothing answers at {target.url}")
 	if response.status_code == 503:
@@ -52,7 +76,56 @@ def login_page(target: Target) -> CheckResult:
 	return CheckResult(PASS, "/login loads", value="200")
 
 
+# What esbuild builds: every such file under an app's public folder becomes a key of assets.json.
+BUNDLE_SUFFIXES = {".js", ".ts", ".css", ".sass", ".scss", ".less", ".styl", ".jsx"}
+
+
+def desk_assets(target: Target) -> CheckResult:
+	"""Every installed app's bundles are named in sites/assets/assets.json and built on disk: a deploy
+	that skipped or broke `bench build` serves a login page but a blank Desk.
+
+	Facts: `extra["assets"]` = {"root": the bench's sites/assets folder, "apps": installed apps}.
+	"""
+	facts = target.extra.get("assets") or {}
+	root = Path(facts.get("root") or "")
+	try:
+		named = json.loads((root / "assets.json").read_text())
+	except (OSError, ValueError) as e:
+		return CheckResult(FAIL, f"{root / 'assets.json'} cannot be read ({e}): run bench build")
+	problems, count = [], 0
+	for app in facts.get("apps") or []:
+		public = root / app
+		if not public.is_dir():
+			problems.append(f"{app} is not linked into {root}")
+			continue
+		bundles = _bundles(public)
+		count += len(bundles)
+		unbuilt = sorted(bundles - set(named))
+		if unbuilt:
+			problems.append(f"{app}: {some(unbuilt)} not built")
+	# Paths in assets.json are relative to the sites folder: /assets/frappe/dist/js/...
+	missing = sorted(output for output in named.values() if not (root.parent / output.lstrip("/")).is_file())
+	if missing:
+		problems.append(f"{some(missing)} named in assets.json but missing")
+	if problems:
+		return CheckResult(FAIL, "; ".join(problems), value=f"{len(problems)} problem(s)")
+	return CheckResult(
+		PASS, f"{count} bundles built for {len(facts.get('apps') or [])} apps", value=str(count)
+	)
+
+
+def _bundles(public: Path) -> set[str]:
+	found = set()
+	# Frappe links node_modules into its public folder: pruned, as esbuild ignores it, with dist.
+	for folder, subfolders, files in os.walk(public):
+		if Path(folder) == public:
+			subfolders[:] = [d for d in subfolders if d not in ("node_modules", "dist")]
+		found.update(f for f in files if ".bundle." in f and Path(f).suffix in BUNDLE_SUFFIXES)
+	return found
+
+
 CHECKS = [
 	Check("Health endpoint", "http", "service_down", health),
 	Check("Login page", "http", "service_down", login_page),
+	Check("Desk assets", "http", "critical", desk_assets),
 ]

@@ -1,0 +1,65 @@
+"""The guide's "Can't rollback without backup": a recent backup of the database exists.
+
+The facts come gathered in `Target.extra["backups"]`: `folder` (the site's backup folder, which may
+not exist), `newest_record` (when the newest usable Backup Record was taken, or None), `max_age_hours`
+(default 24) and `now` (the site's now). A gathering that failed comes as the exception itself.
+
+Frappe keeps naive datetimes in the site's time zone, and a file's mtime is read in the machine's
+local time: the two are taken to be the same zone, as they are on a bench set up the usual way.
+"""
+
+import os
+from datetime import datetime
+
+from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target
+
+# Database dumps as frappe/utils/backups.py names them, plain, compressed or encrypted. Partial
+# dumps (-partial-database) hold only some tables and do not count.
+DUMP_SUFFIXES = ("-database.sql.gz", "-database.sql", "-database-enc.sql.gz")
+MAX_AGE_HOURS = 24.0
+
+
+def backups(target: Target) -> CheckResult:
+	facts = target.extra.get("backups")
+	if isinstance(facts, Exception):
+		return CheckResult(ERROR, f"the backups could not be read: {facts}")
+	if facts is None:
+		return CheckResult(WARN, "the backups were not read")
+	folder, max_age = facts["folder"], facts.get("max_age_hours") or MAX_AGE_HOURS
+	candidates = [newest_dump(folder)]
+	if facts["newest_record"]:
+		candidates.append((facts["newest_record"], "Backup Record"))
+	found = [c for c in candidates if c]
+	if not found:
+		return CheckResult(
+			FAIL, f"no backup found in {folder} nor any Backup Record", threshold=f"{max_age:g} h"
+		)
+	taken, what = max(found)
+	age = max(0.0, (facts["now"] - taken).total_seconds() / 3600)
+	message = f"newest backup {_age(age)} old ({what}, {taken:%Y-%m-%d %H:%M})"
+	if age > max_age:
+		return CheckResult(
+			FAIL, f"{message}, over the {max_age:g} h allowed", f"{age:.1f} h", f"{max_age:g} h"
+		)
+	return CheckResult(PASS, message, f"{age:.1f} h", f"{max_age:g} h")
+
+
+def newest_dump(folder: str) -> tuple[datetime, str] | None:
+	"""(modified, file name) of the newest database dump in the folder, None when there is none."""
+	try:
+		with os.scandir(folder) as entries:
+			dumps = [
+				(datetime.fromtimestamp(e.stat().st_mtime), e.name)
+				for e in entries
+				if e.name.endswith(DUMP_SUFFIXES) and "-partial-database" not in e.name and e.is_file()
+			]
+	except FileNotFoundError:
+		return None
+	return max(dumps, default=None)
+
+
+def _age(hours: float) -> str:
+	return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
+
+
+CHECKS = [Check("Backups", "backups", "minor", backups)]

@@ -1,0 +1,91 @@
+"""Response times against a baseline: the guide's "Performance: response times normal".
+
+Each endpoint (ping and every key flow) is timed over N requests after one untimed warm-up; its p95
+is compared with the p95 of the same check in the baseline run (the pre-deploy verification, or the
+last Confirmed deployment's). Facts: `extra["performance"]` = {"samples": N, "threshold": 0.5
+(fraction slower that counts), "baselines": {check name: p95 ms}}.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import requests
+
+from deploy_manager.core.checks import ERROR, FAIL, PASS, Check, CheckResult, Target
+from deploy_manager.core.checks.flows import auth_headers
+from deploy_manager.core.checks.http import request
+
+DEFAULT_SAMPLES = 10
+DEFAULT_THRESHOLD = 0.5
+# On a fast site a few milliseconds are noise, not a slower release: smaller slowdowns never count.
+MIN_SLOWDOWN_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+	path: str
+	method: str = "GET"
+	as_api_user: bool = False
+
+	@property
+	def check_name(self) -> str:
+		return f"Response time {self.method} {self.path}"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+	"""Nearest-rank percentile: a value that was really measured."""
+	ordered = sorted(values)
+	return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def timing(endpoint: Endpoint, target: Target) -> CheckResult:
+	facts = target.extra.get("performance") or {}
+	samples = int(facts.get("samples") or DEFAULT_SAMPLES)
+	threshold = float(facts.get("threshold") or DEFAULT_THRESHOLD)
+	baseline = (facts.get("baselines") or {}).get(endpoint.check_name)
+	headers = auth_headers(target, endpoint.as_api_user)
+	times = []
+	try:
+		for n in range(samples + 1):
+			started = time.perf_counter()
+			response = request(target, endpoint.path, endpoint.method, headers)
+			took = (time.perf_counter() - started) * 1000
+			if response.status_code >= 400:
+				return CheckResult(ERROR, f"could not be timed: HTTP {response.status_code}")
+			if n:  # the first request warms caches and connections up, and is not counted
+				times.append(took)
+	except requests.RequestException as e:
+		return CheckResult(ERROR, f"could not be timed: {type(e).__name__}")
+	p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+	measured = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {samples} requests"
+	limit = f"+{threshold:.0%}"
+	if not baseline:
+		return CheckResult(PASS, f"{measured}; no baseline yet", f"p95 {p95:.0f} ms", limit, metric=p95)
+	slower = p95 / baseline - 1
+	status = FAIL if slower > threshold and p95 - baseline >= MIN_SLOWDOWN_MS else PASS
+	return CheckResult(
+		status,
+		f"{measured}; {slower:+.0%} against the baseline p95 of {baseline:.0f} ms",
+		f"p95 {p95:.0f} ms",
+		limit,
+		baseline=f"p95 {baseline:.0f} ms",
+		metric=p95,
+	)
+
+
+def checks_for(
+	endpoints: list[Endpoint], samples: int = DEFAULT_SAMPLES, request_timeout: float = 5.0
+) -> list[Check]:
+	# Sequential requests: the timeout covers all of them.
+	return [
+		Check(
+			endpoint.check_name,
+			"performance",
+			"performance",
+			partial(timing, endpoint),
+			timeout=(samples + 1) * request_timeout,
+		)
+		for endpoint in endpoints
+	]

@@ -1,0 +1,104 @@
+"""Tell people when a deployment should be rolled back: an email to the site's deploy managers and,
+when configured, a Slack-compatible webhook. Once per deployment and verdict, not on every re-check.
+"""
+
+import frappe
+import requests
+from frappe import _
+from frappe.utils import get_url_to_form
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from deploy_manager.services import site_facts
+
+ROLES = ("Deploy Manager", "System Manager")
+WEBHOOK_TIMEOUT = 5
+WEBHOOK_RETRIES = 3
+
+
+def rollback_recommended(doc):
+	"""Called with a Deployment just moved to Rollback Recommended, before it is saved."""
+	if doc.notified_verdict == doc.verdict:
+		return
+	doc.notified_verdict = doc.verdict
+	config = site_facts.settings()
+	subject = _("Rollback recommended: {0} on {1} ({2})").format(doc.name, frappe.local.site, doc.verdict)
+	text = "\n".join(
+		[
+			subject,
+			_("Why: {0}").format(doc.verdict_reason),
+			_("Changed: {0}").format(doc.summary()),
+			get_url_to_form("Deployment", doc.name),
+		]
+	)
+	recipients = recipients_of_rollback_alerts()
+	if config.notify_by_email and recipients:
+		frappe.sendmail(
+			recipients=recipients,
+			subject=subject,
+			message=frappe.utils.escape_html(text).replace("\n", "<br>"),
+			reference_doctype="Deployment",
+			reference_name=doc.name,
+		)
+	if config.webhook_url:
+		frappe.enqueue(
+			"deploy_manager.services.notifications.post_webhook",
+			queue="short",
+			enqueue_after_commit=True,
+			deployment=doc.name,
+			text=text,
+		)
+	doc.add_log(
+		_("Rollback alert sent to {0} user(s){1}").format(
+			len(recipients) if config.notify_by_email else 0,
+			_(" and the webhook") if config.webhook_url else "",
+		)
+	)
+
+
+def recipients_of_rollback_alerts() -> list[str]:
+	users = frappe.get_all(
+		"Has Role",
+		filters={
+			"role": ("in", ROLES),
+			"parenttype": "User",
+			"parent": ("not in", ("Administrator", "Guest")),
+		},
+		pluck="parent",
+		distinct=True,
+	)
+	if not users:
+		return []
+	return frappe.get_all(
+		"User",
+		filters={"name": ("in", users), "enabled": 1, "user_type": "System User"},
+		pluck="email",
+		order_by="email",
+	)
+
+
+def post_webhook(deployment: str, text: str):
+	"""A background job: POST {"text": ...} as Slack's incoming webhooks take it. The URL is a secret
+	(it holds the token), so neither it nor a requests error, which would quote it, is logged."""
+	url = frappe.get_single("Deploy Manager Settings").get_password("webhook_url", raise_exception=False)
+	if not url:
+		return
+	retries = Retry(
+		total=WEBHOOK_RETRIES,
+		backoff_factor=0.5,
+		status_forcelist=(429, 500, 502, 503, 504),
+		allowed_methods=None,
+	)
+	with requests.Session() as session:
+		session.mount("http://", HTTPAdapter(max_retries=retries))
+		session.mount("https://", HTTPAdapter(max_retries=retries))
+		try:
+			response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
+			failure = "" if response.ok else f"HTTP {response.status_code}"
+		except requests.RequestException as e:
+			failure = type(e).__name__
+	if failure:
+		frappe.log_error(
+			title="deploy_manager: rollback webhook failed",
+			message=f"Deployment {deployment}: the webhook did not take the alert ({failure}).",
+		)

@@ -1,0 +1,90 @@
+import gzip
+import os
+from datetime import datetime, timedelta
+
+from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Target
+from deploy_manager.core.checks.backups import backups, newest_dump
+
+NOW = datetime(2025, 3, 14, 12, 0, 0)
+
+
+def dump(folder, name, hours_old):
+	"""A real gzip dump whose mtime is `hours_old` before NOW, in the machine's local time."""
+	folder.mkdir(parents=True, exist_ok=True)
+	path = folder / name
+	with gzip.open(path, "wb") as f:
+		f.write(b"-- begin frappe metadata\nCREATE TABLE `tabNote` (name varchar(140));\n")
+	stamp = (NOW - timedelta(hours=hours_old)).timestamp()
+	os.utime(path, (stamp, stamp))
+	return path
+
+
+def facts(folder, record=None, max_age_hours=24.0):
+	return Target(
+		extra={
+			"backups": {
+				"folder": str(folder),
+				"newest_record": record,
+				"max_age_hours": max_age_hours,
+				"now": NOW,
+			}
+		}
+	)
+
+
+def test_a_recent_dump_passes_naming_it(tmp_path):
+	dump(tmp_path, "20250314_090000-shop_example_com-database.sql.gz", 3)
+	dump(tmp_path, "20250313_090000-shop_example_com-database.sql.gz", 27)
+	result = backups(facts(tmp_path))
+	assert result.status == PASS
+	assert result.message == (
+		"newest backup 3 h old (20250314_090000-shop_example_com-database.sql.gz, 2025-03-14 09:00)"
+	)
+	assert (result.value, result.threshold) == ("3.0 h", "24 h")
+
+
+def test_an_old_dump_fails(tmp_path):
+	dump(tmp_path, "20250312_120000-shop_example_com-database.sql.gz", 48)
+	result = backups(facts(tmp_path))
+	assert result.status == FAIL
+	assert result.message.endswith("over the 24 h allowed")
+	assert result.value == "48.0 h"
+
+
+def test_encrypted_and_plain_dumps_count_but_partial_ones_and_other_files_do_not(tmp_path):
+	dump(tmp_path, "20250314_113000-shop_example_com-partial-database.sql.gz", 0.5)
+	dump(tmp_path, "20250314_113000-shop_example_com-files.tar", 0.5)
+	dump(tmp_path, "20250314_113000-shop_example_com-site_config_backup.json", 0.5)
+	assert newest_dump(str(tmp_path)) is None
+	dump(tmp_path, "20250314_100000-shop_example_com-database-enc.sql.gz", 2)
+	dump(tmp_path, "20250314_110000-shop_example_com-database.sql", 1)
+	assert newest_dump(str(tmp_path))[1] == "20250314_110000-shop_example_com-database.sql"
+
+
+def test_a_recent_backup_record_counts_when_the_folder_is_old_or_gone(tmp_path):
+	dump(tmp_path, "20250312_120000-shop_example_com-database.sql.gz", 48)
+	result = backups(facts(tmp_path, record=NOW - timedelta(minutes=20)))
+	assert (result.status, result.message) == (
+		PASS,
+		"newest backup 20 min old (Backup Record, 2025-03-14 11:40)",
+	)
+	assert backups(facts(tmp_path / "gone", record=NOW - timedelta(hours=30))).status == FAIL
+
+
+def test_the_allowed_age_comes_from_the_facts(tmp_path):
+	dump(tmp_path, "20250314_060000-shop_example_com-database.sql.gz", 6)
+	assert backups(facts(tmp_path, max_age_hours=4)).status == FAIL
+	result = backups(facts(tmp_path, max_age_hours=None))
+	assert (result.status, result.threshold) == (PASS, "24 h")
+
+
+def test_no_backup_anywhere_fails(tmp_path):
+	result = backups(facts(tmp_path / "private" / "backups"))
+	assert result.status == FAIL
+	assert result.message == f"no backup found in {tmp_path}/private/backups nor any Backup Record"
+
+
+def test_unreadable_or_missing_facts():
+	result = backups(Target(extra={"backups": ConnectionError("db down")}))
+	assert (result.status, result.message) == (ERROR, "the backups could not be read: db down")
+	assert backups(Target()).status == WARN
