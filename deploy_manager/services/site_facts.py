@@ -225,6 +225,7 @@ def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
 			overdue.append(row.method)
 	failed = [["status", "=", "Failed"]]
 	return {
+		"site": frappe.local.site,
 		"enabled": not frappe.conf.disable_scheduler
 		and bool(cint(frappe.db.get_single_value("System Settings", "enable_scheduler"))),
 		"paused": bool(frappe.conf.pause_scheduler),
@@ -325,7 +326,7 @@ def _backup_facts(config: frappe._dict) -> dict:
 def _assets_facts() -> dict:
 	return {
 		"root": os.path.join(get_bench_path(), "sites", "assets"),
-		"apps": frappe.get_installed_apps(),
+		"apps": {app: frappe.get_app_path(app, "public") for app in frappe.get_installed_apps()},
 	}
 
 

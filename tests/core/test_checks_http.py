@@ -76,7 +76,7 @@ def _bench_assets(tmp_path, named: dict, built: list[str]):
 	for output in built:
 		(root.parent / output.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
 		(root.parent / output.lstrip("/")).write_text("built")
-	return root
+	return root, str(public)
 
 
 BUILT = {
@@ -86,15 +86,19 @@ BUILT = {
 
 
 def test_desk_assets_pass_when_every_bundle_is_named_and_built(tmp_path):
-	root = _bench_assets(tmp_path, BUILT, list(BUILT.values()))
-	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": ["frappe"]}}))
+	root, public = _bench_assets(tmp_path, BUILT, list(BUILT.values()))
+	apps = {"frappe": public, "no_public_folder": str(tmp_path / "apps" / "x" / "x" / "public")}
+	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": apps}}))
 	assert (result.status, result.value) == (PASS, "2")
 
 
 def test_desk_assets_fail_on_a_bundle_not_built_a_missing_file_or_an_app_not_linked(tmp_path):
 	named = {"desk.bundle.js": BUILT["desk.bundle.js"]}
-	root = _bench_assets(tmp_path, named, [])
-	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": ["frappe", "erpnext"]}}))
+	root, public = _bench_assets(tmp_path, named, [])
+	erpnext = tmp_path / "apps" / "erpnext" / "erpnext" / "public"
+	erpnext.mkdir(parents=True)
+	apps = {"frappe": public, "erpnext": str(erpnext)}
+	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": apps}}))
 	assert result.status == FAIL
 	assert "erpnext is not linked" in result.message
 	assert "frappe: website.bundle.scss not built" in result.message
@@ -102,6 +106,6 @@ def test_desk_assets_fail_on_a_bundle_not_built_a_missing_file_or_an_app_not_lin
 
 
 def test_desk_assets_fail_without_assets_json(tmp_path):
-	result = desk_assets(Target(extra={"assets": {"root": str(tmp_path), "apps": ["frappe"]}}))
+	result = desk_assets(Target(extra={"assets": {"root": str(tmp_path), "apps": {"frappe": str(tmp_path)}}}))
 	assert result.status == FAIL
 	assert "run bench build" in result.message

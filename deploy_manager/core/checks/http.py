@@ -84,7 +84,8 @@ def desk_assets(target: Target) -> CheckResult:
 	"""Every installed app's bundles are named in sites/assets/assets.json and built on disk: a deploy
 	that skipped or broke `bench build` serves a login page but a blank Desk.
 
-	Facts: `extra["assets"]` = {"root": the bench's sites/assets folder, "apps": installed apps}.
+	Facts: `extra["assets"]` = {"root": the bench's sites/assets folder, "apps": installed app ->
+	its public folder (an app without one has nothing to build)}.
 	"""
 	facts = target.extra.get("assets") or {}
 	root = Path(facts.get("root") or "")
@@ -93,12 +94,14 @@ def desk_assets(target: Target) -> CheckResult:
 	except (OSError, ValueError) as e:
 		return CheckResult(FAIL, f"{root / 'assets.json'} cannot be read ({e}): run bench build")
 	problems, count = [], 0
-	for app in facts.get("apps") or []:
-		public = root / app
-		if not public.is_dir():
+	apps = facts.get("apps") or {}
+	for app, public in sorted(apps.items()):
+		if not Path(public).is_dir():
+			continue
+		if not (root / app).is_dir():
 			problems.append(f"{app} is not linked into {root}")
 			continue
-		bundles = _bundles(public)
+		bundles = _bundles(Path(public))
 		count += len(bundles)
 		unbuilt = sorted(bundles - set(named))
 		if unbuilt:
@@ -109,9 +112,7 @@ def desk_assets(target: Target) -> CheckResult:
 		problems.append(f"{some(missing)} named in assets.json but missing")
 	if problems:
 		return CheckResult(FAIL, "; ".join(problems), value=f"{len(problems)} problem(s)")
-	return CheckResult(
-		PASS, f"{count} bundles built for {len(facts.get('apps') or [])} apps", value=str(count)
-	)
+	return CheckResult(PASS, f"{count} bundles built for {len(apps)} apps", value=str(count))
 
 
 def _bundles(public: Path) -> set[str]:

@@ -50,6 +50,7 @@ class Deployment(Document):
 		host: DF.Data | None
 		log: DF.Code | None
 		monitoring_until: DF.Datetime | None
+		notified_verdict: DF.Data | None
 		patches: DF.Table[DeploymentPatch]
 		pid: DF.Int
 		platform: DF.Literal["Bench", "Docker", "Kubernetes"]

@@ -12,6 +12,15 @@ const CHECK_STATUS_INDICATORS = { Queued: "gray", Running: "blue", Completed: "g
 
 frappe.listview_settings["Verification Check"] = {
 	add_fields: ["status", "verdict"],
+	onload(listview) {
+		listview.page.add_inner_button(__("Verify now"), () => {
+			frappe
+				.xcall("deploy_manager.api.verify_now")
+				.then((r) => frappe.show_alert({ message: r.message, indicator: r.queued ? "blue" : "orange" }));
+		});
+		// The finished verification is a new row: show it.
+		frappe.realtime.on("deploy_manager_verified", () => listview.refresh());
+	},
 	get_indicator(doc) {
 		if (doc.verdict) {
 			return [__(doc.verdict), VERDICT_INDICATORS[doc.verdict], "verdict,=," + doc.verdict];

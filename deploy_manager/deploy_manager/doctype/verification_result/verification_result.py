@@ -19,6 +19,7 @@ class VerificationResult(Document):
 		check_name: DF.Data | None
 		duration: DF.Float
 		message: DF.SmallText | None
+		metric: DF.Float
 		parent: DF.Data
 		parentfield: DF.Data
 		parenttype: DF.Data
