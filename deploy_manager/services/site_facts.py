@@ -58,7 +58,8 @@ def settings() -> frappe._dict:
 	except Exception:
 		values = frappe._dict(key_flows=[], api_secret="")
 	for field, default in DEFAULTS.items():
-		if values.get(field) is None:
+		# No window is a choice; no deadline, no samples or a 0% threshold are not.
+		if values.get(field) is None or (not values.get(field) and field != "monitoring_window"):
 			values[field] = default
 	return values
 
@@ -97,7 +98,11 @@ def target(deployment: str | None, config: frappe._dict, flows: list[Flow]) -> c
 		},
 		"redis": _redis_urls(),
 		"queue": _facts(lambda: _queue_facts(window_start)),
-		"paths": [path for path in (frappe.get_site_path(), _backup_folder()) if os.path.isdir(path)],
+		"paths": [
+			os.path.abspath(path)
+			for path in (frappe.get_site_path(), _backup_folder())
+			if os.path.isdir(path)
+		],
 		"assets": _facts(_assets_facts),
 		"network": {
 			"host": urlsplit(url).hostname if not host else host,
@@ -284,10 +289,10 @@ def _security_facts(config: frappe._dict) -> dict:
 	from frappe.utils.password import passlibctx
 
 	# The stored hash, verified here: Frappe's check_password may rehash and so write.
-	stored = frappe.db.get_value(
-		"__Auth",
-		{"doctype": "User", "name": "Administrator", "fieldname": "password", "encrypted": 0},
-		"password",
+	stored = frappe.db.sql(
+		"""select password from `__Auth` where doctype = 'User' and name = 'Administrator'
+		and fieldname = 'password' and encrypted = 0""",
+		pluck=True,
 	)
 
 	return {
@@ -300,7 +305,7 @@ def _security_facts(config: frappe._dict) -> dict:
 		"developer_mode": bool(frappe.conf.developer_mode),
 		"allow_tests": bool(frappe.conf.allow_tests),
 		"default_admin_password": next(
-			(p for p in DEFAULT_PASSWORDS if stored and passlibctx.verify(p, stored)), ""
+			(p for p in DEFAULT_PASSWORDS if stored and passlibctx.verify(p, stored[0])), ""
 		),
 	}
 

@@ -81,7 +81,7 @@ def _bench_assets(tmp_path, named: dict, built: list[str]):
 
 BUILT = {
 	"desk.bundle.js": "/assets/frappe/dist/js/desk.bundle.ABC.js",
-	"website.bundle.scss": "/assets/frappe/dist/css/website.bundle.DEF.css",
+	"website.bundle.css": "/assets/frappe/dist/css/website.bundle.DEF.css",
 }
 
 
@@ -101,7 +101,7 @@ def test_desk_assets_fail_on_a_bundle_not_built_a_missing_file_or_an_app_not_lin
 	result = desk_assets(Target(extra={"assets": {"root": str(root), "apps": apps}}))
 	assert result.status == FAIL
 	assert "erpnext is not linked" in result.message
-	assert "frappe: website.bundle.scss not built" in result.message
+	assert "frappe: website.bundle.css not built" in result.message
 	assert "/assets/frappe/dist/js/desk.bundle.ABC.js named in assets.json but missing" in result.message
 
 

@@ -76,8 +76,12 @@ def login_page(target: Target) -> CheckResult:
 	return CheckResult(PASS, "/login loads", value="200")
 
 
-# What esbuild builds: every such file under an app's public folder becomes a key of assets.json.
-BUNDLE_SUFFIXES = {".js", ".ts", ".css", ".sass", ".scss", ".less", ".styl", ".jsx"}
+# What esbuild builds: every such file under an app's public folder is a bundle, named in assets.json
+# after what it becomes (desk.bundle.scss as desk.bundle.css).
+BUNDLE_KEYS = {
+	**dict.fromkeys((".js", ".ts", ".jsx"), ".js"),
+	**dict.fromkeys((".css", ".sass", ".scss", ".less", ".styl"), ".css"),
+}
 
 
 def desk_assets(target: Target) -> CheckResult:
@@ -121,7 +125,11 @@ def _bundles(public: Path) -> set[str]:
 	for folder, subfolders, files in os.walk(public):
 		if Path(folder) == public:
 			subfolders[:] = [d for d in subfolders if d not in ("node_modules", "dist")]
-		found.update(f for f in files if ".bundle." in f and Path(f).suffix in BUNDLE_SUFFIXES)
+		found.update(
+			Path(f).stem + BUNDLE_KEYS[Path(f).suffix]
+			for f in files
+			if ".bundle." in f and Path(f).suffix in BUNDLE_KEYS
+		)
 	return found
 
 
