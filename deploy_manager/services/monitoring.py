@@ -106,15 +106,11 @@ def verify_on_schedule():
 def enqueue_verification(deployment: str | None, user: str):
 	""" "Verify now" from Desk: one queued verification per site (and deployment) at a time. None
 	when one is already queued or running."""
-	from frappe.utils.background_jobs import is_job_enqueued
-
-	job_id = f"deploy_manager:verify_now:{deployment or 'site'}"
-	if is_job_enqueued(job_id):
-		return None
 	return frappe.enqueue(
 		"deploy_manager.services.monitoring.verify_on_request",
 		queue="short",
-		job_id=job_id,
+		job_id=f"deploy_manager:verify_now:{deployment or 'site'}",
+		deduplicate=True,
 		deployment=deployment,
 		user=user,
 	)

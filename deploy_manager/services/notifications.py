@@ -31,15 +31,8 @@ def rollback_recommended(doc):
 			get_url_to_form("Deployment", doc.name),
 		]
 	)
-	recipients = recipients_of_rollback_alerts()
-	if config.notify_by_email and recipients:
-		frappe.sendmail(
-			recipients=recipients,
-			subject=subject,
-			message=frappe.utils.escape_html(text).replace("\n", "<br>"),
-			reference_doctype="Deployment",
-			reference_name=doc.name,
-		)
+	recipients = recipients_of_rollback_alerts() if config.notify_by_email else []
+	emailed = bool(recipients) and _email(recipients, subject, text, doc.name)
 	if config.webhook_url:
 		frappe.enqueue(
 			"deploy_manager.services.notifications.post_webhook",
@@ -49,11 +42,28 @@ def rollback_recommended(doc):
 			text=text,
 		)
 	doc.add_log(
-		_("Rollback alert sent to {0} user(s){1}").format(
-			len(recipients) if config.notify_by_email else 0,
-			_(" and the webhook") if config.webhook_url else "",
-		)
+		f"Rollback alert: {'emailed to ' + ', '.join(recipients) if emailed else 'no email sent'}"
+		f"{'; webhook queued' if config.webhook_url else ''}"
 	)
+
+
+def _email(recipients: list[str], subject: str, text: str, deployment: str) -> bool:
+	"""Queue the alert email. A site without an outgoing email account must still get its verdict:
+	the failure is logged, the verdict kept."""
+	frappe.db.savepoint("deploy_manager_alert")
+	try:
+		frappe.sendmail(
+			recipients=recipients,
+			subject=subject,
+			message=frappe.utils.escape_html(text).replace("\n", "<br>"),
+			reference_doctype="Deployment",
+			reference_name=deployment,
+		)
+		return True
+	except Exception:
+		frappe.db.rollback(save_point="deploy_manager_alert")
+		frappe.log_error(title="deploy_manager: rollback alert could not be emailed")
+		return False
 
 
 def recipients_of_rollback_alerts() -> list[str]:

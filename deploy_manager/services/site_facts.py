@@ -232,7 +232,7 @@ def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
 	return {
 		"site": frappe.local.site,
 		"enabled": not frappe.conf.disable_scheduler
-		and bool(cint(frappe.db.get_single_value("System Settings", "enable_scheduler"))),
+		and bool(cint(frappe.db.get_single_value("System Settings", "enable_scheduler", cache=False))),
 		"paused": bool(frappe.conf.pause_scheduler),
 		"production": is_production(config),
 		"overdue": sorted(overdue),
@@ -297,9 +297,9 @@ def _security_facts(config: frappe._dict) -> dict:
 
 	return {
 		"production": is_production(config),
-		"session_expiry": frappe.db.get_single_value("System Settings", "session_expiry") or "",
+		"session_expiry": frappe.db.get_single_value("System Settings", "session_expiry", cache=False) or "",
 		"deny_multiple_sessions": bool(
-			cint(frappe.db.get_single_value("System Settings", "deny_multiple_sessions"))
+			cint(frappe.db.get_single_value("System Settings", "deny_multiple_sessions", cache=False))
 		),
 		"require_single_session": bool(config.require_single_session),
 		"developer_mode": bool(frappe.conf.developer_mode),

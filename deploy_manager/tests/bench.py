@@ -1,10 +1,16 @@
 """Run bench commands in child processes from a test, the way bench itself runs them."""
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import frappe
 from frappe.utils import get_bench_path
@@ -63,5 +69,52 @@ def serve(site: str, port: int) -> subprocess.Popen:
 			if server.poll() is not None:
 				raise AssertionError(f"bench serve exited:\n{server.communicate()[1]}")
 			time.sleep(0.1)
-	server.kill()
+	stop(server)
 	raise AssertionError("bench serve did not listen within 30s")
+
+
+def stop(process: subprocess.Popen):
+	"""End a spawned bench process and its children (a worker's work horses, say)."""
+	if process.poll() is None:
+		os.killpg(process.pid, signal.SIGKILL)
+	process.communicate()
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
+	"""Poll until `condition()` is truthy, on a fresh snapshot each time; return its value."""
+	deadline = time.monotonic() + timeout
+	while True:
+		fresh_snapshot()
+		value = condition()
+		if value:
+			return value
+		if time.monotonic() > deadline:
+			raise AssertionError(f"{what}: not within {timeout:g}s")
+		time.sleep(interval)
+
+
+@contextmanager
+def webhook_receiver():
+	"""A loopback HTTP server that keeps the JSON of every POST it gets, in a list it yields with
+	its URL."""
+	received = []
+
+	class Handler(BaseHTTPRequestHandler):
+		def do_POST(self):
+			received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+			self.send_response(200)
+			self.send_header("Content-Length", "2")
+			self.end_headers()
+			self.wfile.write(b"ok")
+
+		def log_message(self, *args):
+			pass
+
+	server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+	thread = threading.Thread(target=server.serve_forever, daemon=True)
+	thread.start()
+	try:
+		yield f"http://127.0.0.1:{server.server_address[1]}/hooks/deploys", received
+	finally:
+		server.shutdown()
+		server.server_close()

@@ -1,57 +1,130 @@
-"""`deploy-manager verify` against the test site served by Frappe's own web server on loopback."""
+"""Verification on the test site run as a production bench runs it: Frappe's own web server on a free
+loopback port, a worker for the short queue and one for default and long, the scheduler ticking, a
+recent backup and a non-default Administrator password. The post-deploy jobs run in the real workers."""
 
 import frappe
+import requests
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 from frappe.utils.background_jobs import is_job_enqueued
+from frappe.utils.password import update_password
 
-from deploy_manager.services import monitoring
-from deploy_manager.tests.bench import bench_cmd, free_port, serve
+from deploy_manager.api import verify_now
+from deploy_manager.services import monitoring, notifications, verification
+from deploy_manager.tests.bench import (
+	bench_cmd,
+	free_port,
+	fresh_snapshot,
+	serve,
+	spawn,
+	stop,
+	wait_until,
+	webhook_receiver,
+)
+
+SETTINGS = "Deploy Manager Settings"
+WAITING = ("Awaiting Verification", "Verifying")
 
 
-class ServedSiteTestCase(FrappeTestCase):
-	"""The test site served by `bench serve` on a free loopback port, which the checks are pointed at."""
-
+class HealthySiteTestCase(FrappeTestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
 		cls.site = frappe.local.site
-		cls.port = free_port()
+		cls.processes = {}
+		# Class cleanups run even when setUpClass fails half-way: nothing is left running or changed.
+		cls.addClassCleanup(cls.stop_all)
+		saved = {
+			field: frappe.db.get_single_value(SETTINGS, field)
+			for field in ("site_url", "default_environment", "monitoring_window")
+		}
+		cls.addClassCleanup(cls.configure, **saved)
 		# A fresh deployment: errors older tests left behind are from before it, hence not new.
 		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
-		cls.server = serve(cls.site, cls.port)
-		cls.set_site_url(f"http://127.0.0.1:{cls.port}")
+		bench_cmd(cls.site, "backup", check=True)
+		update_password("Administrator", frappe.generate_hash())
+		cls.addClassCleanup(update_password, "Administrator", "admin")
+		cls.configure(default_environment="Development", monitoring_window=15)
+		cls.outgoing_email()
+		bench_cmd(cls.site, "enable-scheduler", check=True)
+		cls.addClassCleanup(bench_cmd, cls.site, "disable-scheduler", check=True)
+		cls.port = free_port()
+		cls.processes["web"] = serve(cls.site, cls.port)
+		cls.configure(site_url=f"http://127.0.0.1:{cls.port}")
+		cls.start_workers()
+		cls.processes["scheduler"] = spawn(cls.site, "schedule")
+		cls.wait_until_healthy()
 
 	@classmethod
-	def tearDownClass(cls):
-		cls.server.kill()
-		cls.server.communicate()
-		cls.set_site_url("")
-		super().tearDownClass()
+	def stop_all(cls):
+		for process in cls.processes.values():
+			stop(process)
 
 	@classmethod
-	def set_site_url(cls, url: str):
-		frappe.db.set_single_value("Deploy Manager Settings", "site_url", url)
+	def outgoing_email(cls):
+		"""Alerts are queued as Email Queue rows, which needs an outgoing account; muted, so nothing
+		is sent (and no failed send becomes an error the checks would see)."""
+		bench_cmd(cls.site, "set-config", "mute_emails", "1", "--parse", check=True)
+		cls.addClassCleanup(bench_cmd, cls.site, "set-config", "mute_emails", "0", "--parse", check=True)
+		if not frappe.db.exists("Email Account", "DM Tests"):
+			frappe.get_doc(
+				{
+					"doctype": "Email Account",
+					"email_account_name": "DM Tests",
+					"email_id": "dm-tests@example.com",
+					"enable_outgoing": 1,
+					"default_outgoing": 1,
+					"smtp_server": "127.0.0.1",
+					"smtp_port": free_port(),
+				}
+			).insert(ignore_permissions=True)
 		frappe.db.commit()
 
+	@classmethod
+	def configure(cls, **values):
+		for field, value in values.items():
+			frappe.db.set_single_value(SETTINGS, field, value)
+		frappe.db.commit()
 
-class TestVerify(ServedSiteTestCase):
+	@classmethod
+	def start_workers(cls):
+		for name, queues in (("short worker", "short"), ("worker", "default,long")):
+			if name not in cls.processes or cls.processes[name].poll() is not None:
+				cls.processes[name] = spawn(cls.site, "worker", "--queue", queues)
+
+	@classmethod
+	def wait_until_healthy(cls):
+		"""Until the scheduler has caught up on due jobs and the workers are registered: the site
+		passes its own suite. The last failing checks are the error when it never does."""
+		failing = []
+
+		def confirmed():
+			outcome = verification.run_suite()
+			failing[:] = [f"{r.name}: {r.message}" for r in outcome.results if r.status != "pass"]
+			return not failing
+
+		try:
+			wait_until(confirmed, 120, "the site to pass its own checks", interval=2)
+		except AssertionError as e:
+			raise AssertionError(f"{e}; still failing: {failing}") from None
+
+
+class TestVerify(HealthySiteTestCase):
 	def verify(self, *args: str) -> tuple[dict, int]:
 		proc = bench_cmd(self.site, "deploy-manager", "verify", "--json", *args)
 		return frappe.parse_json(proc.stdout), proc.returncode
 
-	def test_a_healthy_served_site_is_confirmed_and_stored(self):
+	def test_a_healthy_site_is_confirmed_and_stored_with_every_check(self):
 		report, code = self.verify()
 		[site] = report["sites"]
 		self.assertEqual((site["verdict"], code), ("Confirm", 0), site)
 		check = frappe.get_doc("Verification Check", site["name"])
-		self.assertEqual(check.phase, "Manual")
-		self.assertEqual(check.verdict, "Confirm")
-		self.assertEqual(
-			{r.check_name for r in check.results},
-			{"Health endpoint", "Login page", "Database", "Redis", "Error logs", "Disk space", "Memory"},
-		)
-		self.assertTrue(all(r.status in ("Pass", "Warn") for r in check.results))
+		self.assertEqual((check.phase, check.verdict), ("Manual", "Confirm"))
+		names = {r.check_name for r in check.results}
+		self.assertEqual(names, {c.name for c in verification.SUITE} | {"Response time GET /api/method/ping"})
+		self.assertEqual({r.status for r in check.results}, {"Pass"}, check.as_dict()["results"])
+		timing = next(r for r in check.results if r.category == "performance")
+		self.assertGreater(timing.metric, 0)
 
 	def test_maintenance_mode_is_service_down_and_exits_2(self):
 		bench_cmd(self.site, "set-config", "maintenance_mode", "1", check=True)
@@ -65,19 +138,29 @@ class TestVerify(ServedSiteTestCase):
 		self.assertEqual(frappe.db.get_value("Verification Check", site["name"], "phase"), "Post-deploy")
 
 	def test_nothing_serving_the_site_is_service_down(self):
-		self.set_site_url(f"http://127.0.0.1:{free_port()}")
+		self.configure(site_url=f"http://127.0.0.1:{free_port()}")
 		try:
 			report, code = self.verify()
 		finally:
-			self.set_site_url(f"http://127.0.0.1:{self.port}")
+			self.configure(site_url=f"http://127.0.0.1:{self.port}")
 		self.assertEqual((report["sites"][0]["verdict"], code), ("Rollback immediately", 2))
 		self.assertIn("nothing answers", report["sites"][0]["verdict_reason"])
+
+	def test_stopped_workers_are_critical_and_exit_2(self):
+		stop(self.processes["worker"])
+		try:
+			report, code = self.verify()
+		finally:
+			self.start_workers()
+		[site] = report["sites"]
+		self.assertEqual((site["verdict"], code), ("Rollback", 2))
+		self.assertIn("Workers: no live worker on default, long", site["verdict_reason"])
 
 	def test_json_for_all_sites_is_one_document(self):
 		proc = bench_cmd("all", "deploy-manager", "verify", "--json")
 		report = frappe.parse_json(proc.stdout)
 		ours = next(s for s in report["sites"] if s["site"] == self.site)
-		self.assertEqual(ours["verdict"], "Confirm")
+		self.assertEqual(ours["verdict"], "Confirm", ours)
 		self.assertEqual(proc.returncode, max(s["exit_code"] for s in report["sites"]))
 
 	def test_database_down_still_verifies_and_says_it_could_not_store(self):
@@ -94,24 +177,55 @@ class TestVerify(ServedSiteTestCase):
 		self.assertIn("Database: database does not answer", site["verdict_reason"])
 		self.assertTrue(site["not_stored"].startswith("the database does not answer"))
 		self.assertNotIn("name", site)
+		# Every check still reported, each within the deadline.
+		self.assertEqual(len(site["results"]), len(verification.SUITE) + 1)
+		self.assertTrue(all(r["duration"] <= 30 for r in site["results"]))
 
 
-class TestPostDeployFlow(ServedSiteTestCase):
-	"""From a real migrate to Monitoring and Confirmed, or to Rollback Recommended."""
+class TestPostDeployFlow(HealthySiteTestCase):
+	"""From a real migrate, through the real post-deploy job, to Monitoring, Confirmed or Rollback
+	Recommended, with the alerts."""
 
-	def migrated_deployment(self):
+	def deploy(self):
+		"""A migrate, and the deployment once the workers have verified it."""
 		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
 		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
-		self.assertTrue(is_job_enqueued(monitoring.post_deploy_job_id(name)), "post-deploy job not enqueued")
+		wait_until(
+			lambda: frappe.db.get_value("Deployment", name, "status") not in WAITING,
+			60,
+			f"the post-deploy verification of {name}",
+		)
 		return frappe.get_doc("Deployment", name)
 
-	def test_migrate_to_monitoring_to_confirmed(self):
-		doc = self.migrated_deployment()
-		self.assertEqual(doc.status, "Awaiting Verification")
+	def alert_user(self) -> str:
+		email = "dm-alerts@example.com"
+		if not frappe.db.exists("User", email):
+			user = frappe.get_doc(
+				{"doctype": "User", "email": email, "first_name": "Alerts", "send_welcome_email": 0}
+			)
+			user.insert(ignore_permissions=True)
+			user.add_roles("Deploy Manager")
+		frappe.db.commit()
+		return email
 
-		monitoring.verify_deployment(doc.name)
-		doc.reload()
-		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"))
+	def set_webhook(self, url: str):
+		# Saved as Desk saves it: the URL is a Password field, kept encrypted.
+		settings = frappe.get_single(SETTINGS)
+		settings.webhook_url = url
+		settings.save()
+		frappe.db.commit()
+
+	def emails_for(self, deployment: str) -> list[str]:
+		queued = frappe.get_all(
+			"Email Queue",
+			filters={"reference_doctype": "Deployment", "reference_name": deployment},
+			pluck="name",
+		)
+		return frappe.get_all("Email Queue Recipient", filters={"parent": ("in", queued)}, pluck="recipient")
+
+	def test_migrate_to_monitoring_to_confirmed(self):
+		doc = self.deploy()
+		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"), doc.verdict_reason)
 		self.assertGreater(doc.monitoring_until, now_datetime())
 		post = frappe.get_all(
 			"Verification Check", filters={"deployment": doc.name}, fields=["phase", "verdict"]
@@ -128,49 +242,162 @@ class TestPostDeployFlow(ServedSiteTestCase):
 		monitoring.monitor_deployments()
 		doc.reload()
 		self.assertEqual((doc.status, doc.verdict), ("Confirmed", "Confirm"))
-		self.assertEqual(
-			frappe.db.count("Verification Check", {"deployment": doc.name, "phase": "Monitoring"}), 2
-		)
+		self.assertEqual(self.emails_for(doc.name), [])
 
-	def test_site_down_after_deploy_recommends_rollback_at_once(self):
-		doc = self.migrated_deployment()
-		self.set_site_url(f"http://127.0.0.1:{free_port()}")
+	def test_a_shortened_window_confirms_from_the_job(self):
+		self.configure(monitoring_window=0)
 		try:
-			monitoring.verify_deployment(doc.name)
+			doc = self.deploy()
 		finally:
-			self.set_site_url(f"http://127.0.0.1:{self.port}")
-		doc.reload()
-		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback immediately"))
-		self.assertIn("Health endpoint", doc.verdict_reason)
+			self.configure(monitoring_window=15)
+		self.assertEqual((doc.status, doc.verdict), ("Confirmed", "Confirm"), doc.verdict_reason)
 
-	def test_new_errors_after_deploy_recommend_rollback(self):
-		doc = self.migrated_deployment()
+	def test_web_server_down_recommends_rollback_and_alerts_once(self):
+		recipient = self.alert_user()
+		stop(self.processes["web"])
+		try:
+			with webhook_receiver() as (url, received):
+				self.set_webhook(url)
+				doc = self.deploy()
+				wait_until(lambda: received, 30, "the webhook post")
+		finally:
+			self.processes["web"] = serve(self.site, self.port)
+			self.set_webhook("")
+		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback immediately"))
+		self.assertIn("Health endpoint: nothing answers", doc.verdict_reason)
+		self.assertIn(recipient, self.emails_for(doc.name))
+		[post] = received
+		self.assertIn(doc.name, post["text"])
+		self.assertIn("Rollback immediately", post["text"])
+		self.assertEqual(doc.notified_verdict, "Rollback immediately")
+
+		notifications.rollback_recommended(doc)
+		self.assertEqual(self.emails_for(doc.name).count(recipient), 1, "alerted twice for one verdict")
+
+	def test_stopped_workers_after_deploy_recommend_rollback(self):
+		recipient = self.alert_user()
+		stop(self.processes["worker"])
+		try:
+			doc = self.deploy()
+		finally:
+			self.start_workers()
+		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
+		self.assertIn("Workers: no live worker on default, long", doc.verdict_reason)
+		self.assertIn(recipient, self.emails_for(doc.name))
+
+	def test_new_errors_in_the_window_recommend_rollback(self):
+		doc = self.deploy()
+		self.assertEqual(doc.status, "Monitoring")
 		title = f"dm_test.checkout_{doc.name}"
 		frappe.log_error(title=title, message="Traceback: KeyError: 'price'")
 		frappe.db.commit()
-		monitoring.verify_deployment(doc.name)
+		monitoring.monitor_deployments()
 		doc.reload()
 		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
 		self.assertIn(f"Error logs: 1 new kind(s) of error since the deploy: {title}", doc.verdict_reason)
 
 	def test_maintenance_mode_defers_the_post_deploy_verification(self):
-		doc = self.migrated_deployment()
+		stop(self.processes["short worker"])
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
 		bench_cmd(self.site, "set-config", "maintenance_mode", "1", check=True)
 		try:
-			frappe.local.conf.maintenance_mode = 1
-			monitoring.verify_deployment(doc.name)
-			doc.reload()
-			self.assertEqual(doc.status, "Awaiting Verification")
+			self.start_workers()
+			job = monitoring.post_deploy_job_id(name)
+			wait_until(lambda: not is_job_enqueued(job), 60, "the post-deploy job")
+			self.assertEqual(frappe.db.get_value("Deployment", name, "status"), "Awaiting Verification")
 		finally:
-			frappe.local.conf.maintenance_mode = 0
 			bench_cmd(self.site, "set-config", "maintenance_mode", "0", check=True)
 		monitoring.monitor_deployments()
-		doc.reload()
-		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"))
+		doc = frappe.get_doc("Deployment", name)
+		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"), doc.verdict_reason)
+
+	def test_response_times_are_compared_with_the_pre_deploy_baseline(self):
+		pre = frappe.parse_json(
+			bench_cmd(self.site, "deploy-manager", "verify", "--phase", "pre", "--json").stdout
+		)
+		pre_check = frappe.get_doc("Verification Check", pre["sites"][0]["name"])
+		ping = "Response time GET /api/method/ping"
+		baseline = next(r.metric for r in pre_check.results if r.check_name == ping)
+		doc = self.deploy()
+		post = frappe.get_last_doc(
+			"Verification Check", filters={"deployment": doc.name, "phase": "Post-deploy"}
+		)
+		timing = next(r for r in post.results if r.check_name == ping)
+		self.assertEqual(timing.baseline, f"p95 {baseline:.0f} ms")
+		self.assertIn("against the baseline", timing.message)
 
 	def test_scheduled_verification_is_stored_without_a_deployment(self):
-		self.migrated_deployment()
 		monitoring.verify_on_schedule()
 		last = frappe.get_last_doc("Verification Check", filters={"phase": "Scheduled"})
 		self.assertFalse(last.deployment)
-		self.assertEqual(last.verdict, "Confirm")
+		self.assertEqual(last.verdict, "Confirm", last.verdict_reason)
+
+
+class TestVerifyNow(HealthySiteTestCase):
+	"""The whitelisted "Verify now": who may call it, and what it does."""
+
+	def user_with(self, email: str, *roles: str) -> str:
+		if not frappe.db.exists("User", email):
+			user = frappe.get_doc(
+				{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
+			)
+			user.insert(ignore_permissions=True)
+			user.add_roles(*roles)
+		frappe.db.commit()
+		return email
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def test_guest_and_a_plain_user_may_not_verify(self):
+		plain = self.user_with("dm-plain@example.com")
+		for user in ("Guest", plain):
+			frappe.set_user(user)
+			with self.assertRaises(frappe.PermissionError, msg=user):
+				verify_now()
+
+	def test_over_http_guest_and_a_plain_api_user_are_refused_and_a_deploy_manager_is_not(self):
+		url = f"http://127.0.0.1:{self.port}/api/method/deploy_manager.api.verify_now"
+		headers = {"Host": self.site}
+		self.assertEqual(requests.post(url, headers=headers, timeout=10).status_code, 403)
+		for user, expected in (("dm-plain@example.com", 403), ("dm-manager@example.com", 200)):
+			roles = ("Deploy Manager",) if "manager" in user else ()
+			token = self.api_token(self.user_with(user, *roles))
+			answer = requests.post(url, headers={**headers, "Authorization": f"token {token}"}, timeout=10)
+			self.assertEqual(answer.status_code, expected, (user, answer.text))
+		# A GET is refused: verifying is an action, not a read.
+		self.assertNotEqual(
+			requests.get(url, headers={**headers, "Authorization": f"token {token}"}, timeout=10).status_code,
+			200,
+		)
+
+	def api_token(self, user: str) -> str:
+		doc = frappe.get_doc("User", user)
+		doc.api_key = doc.api_key or frappe.generate_hash(length=15)
+		secret = frappe.generate_hash(length=15)
+		doc.api_secret = secret
+		doc.save(ignore_permissions=True)
+		frappe.db.commit()
+		return f"{doc.api_key}:{secret}"
+
+	def test_a_deploy_manager_queues_a_verification_of_a_deployment(self):
+		deployment = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
+		before = frappe.db.count("Verification Check", {"deployment": deployment, "phase": "Manual"})
+		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		answer = verify_now(deployment)
+		frappe.set_user("Administrator")
+		self.assertTrue(answer["queued"], answer)
+		wait_until(
+			lambda: (
+				frappe.db.count("Verification Check", {"deployment": deployment, "phase": "Manual"}) > before
+			),
+			60,
+			"the manual verification",
+		)
+
+	def test_an_unknown_deployment_is_refused(self):
+		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		with self.assertRaises(frappe.DoesNotExistError):
+			verify_now("DEP-1999-99999")
+		fresh_snapshot()
