@@ -83,10 +83,10 @@ def endpoints(flows: list[Flow]) -> list[Endpoint]:
 	return [PING, *(Endpoint(f.path, f.method, f.as_api_user) for f in flows if f.method != "POST")]
 
 
-def target(deployment: str | None, config: frappe._dict, flows: list[Flow]) -> checks.Target:
+def outside_target(deployment: str | None, config: frappe._dict) -> checks.Target:
+	"""What the checks that look at the site from outside need: its address and services, read from
+	config; the baselines of its response times; where its assets are."""
 	url, host = site_url(config)
-	since = _facts(lambda: _since(deployment))
-	window_start = since if isinstance(since, datetime) else None
 	extra = {
 		"db": {
 			"host": frappe.conf.db_host or "127.0.0.1",
@@ -97,27 +97,35 @@ def target(deployment: str | None, config: frappe._dict, flows: list[Flow]) -> c
 			"unix_socket": frappe.conf.db_socket,
 		},
 		"redis": _redis_urls(),
+		"assets": _facts(_assets_facts),
+		"network": {
+			"host": urlsplit(url).hostname if not host else host,
+			"external_urls": _lines(config.external_urls),
+		},
+		"performance": _facts(lambda: _performance_facts(deployment, config)),
+	}
+	if config.api_key and config.api_secret:
+		extra["api_token"] = checks.Secret(f"{config.api_key}:{config.api_secret}")
+	return checks.Target(url=url, host=host, extra=extra)
+
+
+def inside_facts(deployment: str | None, config: frappe._dict) -> dict:
+	"""What the checks of the site's own state need, mostly from its database."""
+	since = _facts(lambda: _since(deployment))
+	window_start = since if isinstance(since, datetime) else None
+	return {
 		"queue": _facts(lambda: _queue_facts(window_start)),
 		"paths": [
 			os.path.abspath(path)
 			for path in (frappe.get_site_path(), _backup_folder())
 			if os.path.isdir(path)
 		],
-		"assets": _facts(_assets_facts),
-		"network": {
-			"host": urlsplit(url).hostname if not host else host,
-			"external_urls": _lines(config.external_urls),
-		},
 		"error_logs": _facts(lambda: _error_log_facts(window_start)),
 		"scheduler": _facts(lambda: _scheduler_facts(window_start, config)),
 		"migrations": _facts(lambda: _migration_facts(deployment)),
 		"security": _facts(lambda: _security_facts(config)),
 		"backups": _facts(lambda: _backup_facts(config)),
-		"performance": _facts(lambda: _performance_facts(deployment, config)),
 	}
-	if config.api_key and config.api_secret:
-		extra["api_token"] = checks.Secret(f"{config.api_key}:{config.api_secret}")
-	return checks.Target(url=url, host=host, extra=extra)
 
 
 def site_url(config: frappe._dict) -> tuple[str, str]:

@@ -6,7 +6,8 @@ the database is down, and the outcome is stored only when the database answers.
 
 import contextlib
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import frappe
 from frappe.utils import add_to_date, now_datetime
@@ -30,11 +31,10 @@ from deploy_manager.core.formatting import table
 from deploy_manager.core.verdict import Verdict, decide
 from deploy_manager.services import site_facts
 
-# Every check every run; key flows and their timings are added from Settings.
-SUITE = [
-	*http.CHECKS,
-	*dependencies.CHECKS,
-	*network.CHECKS,
+# Checks that look at the site from outside need only its config: they run while the facts the
+# others need are read from the database. Key flows and their timings join them from Settings.
+OUTSIDE = [*http.CHECKS, *dependencies.CHECKS, *network.CHECKS]
+INSIDE = [
 	*workers.CHECKS,
 	*scheduler.CHECKS,
 	*migrations.CHECKS,
@@ -43,6 +43,7 @@ SUITE = [
 	*security.CHECKS,
 	*backups.CHECKS,
 ]
+SUITE = OUTSIDE + INSIDE
 PHASES = {
 	"pre": "Pre-deploy",
 	"post": "Post-deploy",
@@ -143,14 +144,17 @@ def run_suite(deployment: str | None = None) -> Outcome:
 	started = time.monotonic()
 	config = site_facts.settings()
 	key_flows = site_facts.key_flows(config)
-	target = site_facts.target(deployment, config, key_flows)
-	samples = config.performance_samples
-	suite = [
-		*SUITE,
-		*flows.checks_for(key_flows),
-		*performance.checks_for(site_facts.endpoints(key_flows), samples, target.request_timeout),
-	]
-	results = checks.run(suite, target, deadline=float(config.verification_deadline))
+	outside = site_facts.outside_target(deployment, config)
+	timings = performance.checks_for(
+		site_facts.endpoints(key_flows), config.performance_samples, outside.request_timeout
+	)
+	deadline = float(config.verification_deadline)
+	with ThreadPoolExecutor(1) as pool:
+		# `checks.run` ends by the deadline whatever its checks do, so this thread always ends too.
+		first = pool.submit(checks.run, [*OUTSIDE, *flows.checks_for(key_flows), *timings], outside, deadline)
+		inside = replace(outside, extra={**outside.extra, **site_facts.inside_facts(deployment, config)})
+		rest = checks.run(INSIDE, inside, deadline - (time.monotonic() - started))
+		results = first.result() + rest
 	return Outcome(results, decide(results), round(time.monotonic() - started, 3))
 
 
