@@ -324,7 +324,7 @@ class TestPostDeployFlow(HealthySiteTestCase):
 			"Verification Check", filters={"deployment": doc.name, "phase": "Post-deploy"}
 		)
 		timing = next(r for r in post.results if r.check_name == ping)
-		self.assertEqual(timing.baseline, f"p95 {baseline:.0f} ms")
+		self.assertEqual(timing.baseline, f"p50 {baseline:.0f} ms")
 		self.assertIn("against the baseline", timing.message)
 
 	def test_scheduled_verification_is_stored_without_a_deployment(self):

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @contextmanager
 def serve(routes: dict):
-	"""routes: path -> (status, body) or a number of seconds to hang before answering 200.
+	"""routes: path -> (status, body), a number of seconds to hang before answering 200, or a function
+	called for each request that returns (status, body).
 
 	The server keeps each request's Host header in `hosts` and (method, path, headers) in `requests`.
 	"""
@@ -18,6 +19,8 @@ def serve(routes: dict):
 		def do_GET(self):
 			self.server.requests.append((self.command, self.path, dict(self.headers)))
 			route = routes.get(self.path.split("?")[0], (404, "not found"))
+			if callable(route):
+				route = route()
 			if isinstance(route, int | float):
 				time.sleep(route)
 				route = (200, {"message": "pong"})

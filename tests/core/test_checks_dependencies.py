@@ -1,8 +1,12 @@
 """Against the real MariaDB and Redis of this machine (.ci/run starts them), and wrong ports."""
 
+import os
+
+import pytest
+import redis
 from test_checks_http import free_port
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Target
+from deploy_manager.core.checks import FAIL, PASS, WARN, Secret, Target
 from deploy_manager.core.checks.dependencies import database, redis_instances
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
@@ -42,3 +46,30 @@ def test_one_redis_down_fails_and_is_named():
 
 def test_no_redis_configured_is_a_warning():
 	assert redis_instances(Target()).status == WARN
+
+
+def test_redis_with_users_is_pinged_with_its_credentials():
+	"""Frappe's `use_rq_auth`: the queue's Redis has a user of the bench's; a wrong password fails."""
+	admin = redis.Redis(host="127.0.0.1", port=6379)
+	user = f"dm-test-{os.getpid()}"
+	admin.acl_setuser(user, enabled=True, passwords=["+s3cret"], commands=["+ping"], keys=[])
+	try:
+		url = "redis://127.0.0.1:6379"
+		good = {"redis_queue": {"url": url, "username": user, "password": Secret("s3cret")}}
+		bad = {"redis_queue": {"url": url, "username": user, "password": Secret("wrong")}}
+		assert redis_instances(Target(extra={"redis": good})).status == PASS
+		result = redis_instances(Target(extra={"redis": bad}))
+		assert result.status == FAIL
+		assert "s3cret" not in result.message and "wrong" not in result.message
+	finally:
+		admin.acl_deluser(user)
+		admin.close()
+
+
+def test_database_over_its_socket_when_the_site_sets_db_socket():
+	socket_path = "/run/mysqld/mysqld.sock"
+	if not os.path.exists(socket_path):
+		pytest.skip(f"no MariaDB socket at {socket_path}")
+	# The host is never dialled: the socket is used.
+	db = {**MARIADB, "host": "no-such-host.invalid", "unix_socket": socket_path}
+	assert database(Target(extra={"db": db})).status == PASS
