@@ -44,21 +44,23 @@ def post_deploy_job_id(deployment: str) -> str:
 
 def verify_deployment(deployment: str):
 	"""The post-deploy verification: Awaiting Verification -> Verifying -> Monitoring or Rollback Recommended."""
-	doc = frappe.get_doc("Deployment", deployment)
-	if doc.status != "Awaiting Verification":
-		return
 	if frappe.conf.maintenance_mode:
 		# `bench update` keeps the site in maintenance until it has built and restarted: judging
 		# now would only see its 503. The sweep comes back when the site is open again.
 		return
+	# The job and the five-minute sweep may start at once: the row lock lets one of them claim it.
+	if frappe.db.get_value("Deployment", deployment, "status", for_update=True) != "Awaiting Verification":
+		return
+	doc = frappe.get_doc("Deployment", deployment)
 	doc.status = "Verifying"
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
 	outcome = run_suite(deployment)
 	check = store(outcome, "post", deployment)
 	window = monitoring_window()
-	doc.monitoring_until = add_to_date(check.finished_at, minutes=window)
-	_judge(doc, check, window_over=window == 0)
+	_judge(
+		doc, check, window_over=window == 0, monitoring_until=add_to_date(check.finished_at, minutes=window)
+	)
 
 
 def monitor_deployments():
@@ -140,7 +142,16 @@ def verify_on_request(deployment: str | None, user: str):
 	)
 
 
-def _judge(doc, check, window_over: bool):
+def _judge(doc, check, window_over: bool, monitoring_until=None):
+	# Locked and read afresh until the commit below: of two judges at once (a re-check and Verify
+	# now), the second sees what the first decided, and alerts are sent once.
+	frappe.db.get_value("Deployment", doc.name, "name", for_update=True)
+	doc.reload()
+	if doc.status not in ("Verifying", "Monitoring"):
+		frappe.db.commit()
+		return
+	if monitoring_until:
+		doc.monitoring_until = monitoring_until
 	doc.verdict, doc.verdict_reason = check.verdict, check.verdict_reason
 	if check.verdict in ROLLBACK_ACTIONS or (window_over and check.verdict == CONSIDER_ROLLBACK):
 		doc.status = "Rollback Recommended"
