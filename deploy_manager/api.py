@@ -29,3 +29,40 @@ def verify_now(deployment: str | None = None) -> dict:
 		"job_id": job.id,
 		"message": _("Verification queued; the result shows here when done."),
 	}
+
+
+@frappe.whitelist(methods=["POST"])
+def backup_now(with_files: bool = False) -> dict:
+	"""Queue a full, verified backup on the long queue; the record is pushed to the caller when done."""
+	require_role()
+	frappe.has_permission("Backup Record", "read", throw=True)
+	job = frappe.enqueue(
+		"deploy_manager.services.backups.take_on_request",
+		queue="long",
+		job_id="deploy_manager:backup_now",
+		deduplicate=True,
+		with_files=frappe.utils.cint(with_files),
+		user=frappe.session.user,
+	)
+	if not job:
+		return {"queued": False, "message": _("A backup of this site is already being taken.")}
+	return {"queued": True, "message": _("Backup queued; the record shows here when it is verified.")}
+
+
+@frappe.whitelist(methods=["POST"])
+def check_backup(name: str, drill: bool = False) -> dict:
+	"""Queue a verification of Backup Record `name`, or a restore drill of it, on the long queue."""
+	require_role()
+	frappe.get_doc("Backup Record", name).check_permission("read")
+	job = frappe.enqueue(
+		"deploy_manager.services.backups.check_on_request",
+		queue="long",
+		job_id=f"deploy_manager:check_backup:{name}",
+		deduplicate=True,
+		name=name,
+		restore_drill=frappe.utils.cint(drill),
+		user=frappe.session.user,
+	)
+	if not job:
+		return {"queued": False, "message": _("{0} is already being checked.").format(name)}
+	return {"queued": True, "message": _("Queued; the result shows here when done.")}

@@ -12,12 +12,17 @@ after_install = "deploy_manager.services.recording.after_install"
 
 # Every `bench migrate` becomes a Deployment record.
 before_migrate = ["deploy_manager.services.recording.before_migrate"]
-after_migrate = ["deploy_manager.services.recording.after_migrate"]
+after_migrate = [
+	"deploy_manager.services.recording.after_migrate",
+	"deploy_manager.services.settings_defaults.fill",
+]
 
 scheduler_events = {
 	"hourly": [
 		"deploy_manager.services.recording.settle_finished_migrates",
 		"deploy_manager.services.monitoring.verify_on_schedule",
 	],
+	"daily": ["deploy_manager.services.backups.keep_on_schedule"],
+	"weekly_long": ["deploy_manager.services.backups.drill_on_schedule"],
 	"cron": {"*/5 * * * *": ["deploy_manager.services.monitoring.monitor_deployments"]},
 }

@@ -19,18 +19,27 @@ from frappe.utils import get_datetime, now_datetime, time_diff_in_seconds
 from deploy_manager.core import environment, gitrepo
 from deploy_manager.core.deployments import AppState, compare, failure_reason, find_failing_patch
 from deploy_manager.core.formatting import describe_moves
-from deploy_manager.services import exit_notes
+from deploy_manager.services import backups, exit_notes
 from deploy_manager.services.monitoring import enqueue_post_deploy_verification
 
 # Written by our own hooks during the migrate: not part of what the deploy changed, and never to be
 # restored over by a table-level rollback.
-OWN_TABLES = {"tabDeployment", "tabDeployment App", "tabDeployment Patch"}
+OWN_TABLES = {
+	"tabDeployment",
+	"tabDeployment App",
+	"tabDeployment Patch",
+	"tabBackup Record",
+	"tabBackup File",
+	"tabBackup App",
+}
 # Records that describe the code the site really ran; the next migrate is compared with these.
 RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
 
 
 def before_migrate():
-	_without_breaking("before_migrate", _open_deployment)
+	if _without_breaking("before_migrate", _open_deployment):
+		# Outside the guard: when Settings want it, a failed backup stops the migrate.
+		backups.before_deploy(exit_notes.current_deployment())
 
 
 def after_migrate():

@@ -324,11 +324,15 @@ def _backup_folder() -> str:
 
 def _backup_facts(config: frappe._dict) -> dict:
 	newest = frappe.get_all(
-		"Backup Record",
-		filters={"status": ("not in", ("Missing", "Corrupt"))},
-		fields=["max(taken_at) as taken_at"],
+		"Backup Record", filters={"status": "Verified"}, fields=["max(taken_at) as taken_at"]
 	)
 	return {
+		"missing": frappe.get_all(
+			"Backup Record",
+			filters={"status": "Missing", "taken_at": (">=", add_to_date(now_datetime(), days=-30))},
+			pluck="name",
+			order_by="taken_at desc",
+		),
 		"folder": os.path.abspath(_backup_folder()),
 		"newest_record": newest[0].taken_at if newest else None,
 		"max_age_hours": flt(config.backup_max_age),

@@ -88,3 +88,11 @@ def test_unreadable_or_missing_facts():
 	result = backups(Target(extra={"backups": ConnectionError("db down")}))
 	assert (result.status, result.message) == (ERROR, "the backups could not be read: db down")
 	assert backups(Target()).status == WARN
+
+
+def test_records_that_lost_their_files_fail_even_beside_a_recent_backup(tmp_path):
+	now = datetime(2026, 11, 26, 12, 0)
+	facts = {"folder": str(tmp_path), "newest_record": now, "missing": ["BKP-2026-00003"], "now": now}
+	result = backups(Target(extra={"backups": facts}))
+	assert result.status == FAIL
+	assert "BKP-2026-00003 lost their files" in result.message

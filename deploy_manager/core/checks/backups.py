@@ -1,8 +1,9 @@
 """The guide's "Can't rollback without backup": a recent backup of the database exists.
 
 The facts come gathered in `Target.extra["backups"]`: `folder` (the site's backup folder, which may
-not exist), `newest_record` (when the newest usable Backup Record was taken, or None), `max_age_hours`
-(default 24) and `now` (the site's now). A gathering that failed comes as the exception itself.
+not exist), `newest_record` (when the newest Verified Backup Record was taken, or None), `missing`
+(recent Backup Records whose files have vanished), `max_age_hours` (default 24) and `now` (the site's
+now). A gathering that failed comes as the exception itself.
 
 Frappe keeps naive datetimes in the site's time zone, and a file's mtime is read in the machine's
 local time: the two are taken to be the same zone, as they are on a bench set up the usual way.
@@ -11,7 +12,7 @@ local time: the two are taken to be the same zone, as they are on a bench set up
 import os
 from datetime import datetime
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
 
 # Database dumps as frappe/utils/backups.py names them, plain, compressed or encrypted. Partial
 # dumps (-partial-database) hold only some tables and do not count.
@@ -37,6 +38,14 @@ def backups(target: Target) -> CheckResult:
 	taken, what = max(found)
 	age = max(0.0, (facts["now"] - taken).total_seconds() / 3600)
 	message = f"newest backup {_age(age)} old ({what}, {taken:%Y-%m-%d %H:%M})"
+	missing = facts.get("missing") or []
+	if missing:
+		return CheckResult(
+			FAIL,
+			f"{message}, but {some(missing)} lost their files",
+			f"{len(missing)} missing",
+			f"{max_age:g} h",
+		)
 	if age > max_age:
 		return CheckResult(
 			FAIL, f"{message}, over the {max_age:g} h allowed", f"{age:.1f} h", f"{max_age:g} h"

@@ -29,7 +29,7 @@ class BackupRecord(Document):
 		location: DF.Data | None
 		rollback_point: DF.Check
 		site: DF.Data | None
-		status: DF.Literal["Not Verified", "Verified", "Corrupt", "Missing", "Unverifiable"]
+		status: DF.Literal["Not Verified", "Verified", "Corrupt", "Missing", "Unverifiable", "Deleted"]
 		status_message: DF.SmallText | None
 		table_counts: DF.Code | None
 		taken_at: DF.Datetime | None

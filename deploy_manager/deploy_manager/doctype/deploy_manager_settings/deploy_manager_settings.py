@@ -28,16 +28,21 @@ class DeployManagerSettings(Document):
 		backup_max_age: DF.Int
 		default_environment: DF.Literal["Production", "Staging", "Development"]
 		external_urls: DF.SmallText | None
+		keep_backups_days: DF.Int
 		key_flows: DF.Table[DeployManagerKeyFlow]
 		monitoring_window: DF.Int
 		notify_by_email: DF.Check
 		performance_samples: DF.Int
 		performance_threshold: DF.Percent
 		platform: DF.Literal["", "Bench", "Docker", "Kubernetes"]
+		pre_deploy_backup: DF.Literal["In Production", "Always", "Never"]
 		require_single_session: DF.Check
+		rollback_points: DF.Int
 		site_url: DF.Data | None
+		stop_on_backup_failure: DF.Check
 		verification_deadline: DF.Int
 		webhook_url: DF.Password | None
+		weekly_drill: DF.Check
 	# end: auto-generated types
 
 	def validate(self):

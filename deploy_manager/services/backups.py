@@ -1,0 +1,547 @@
+"""Backups the site can trust: taken through Frappe, proven by reading them end to end and by restore
+drills, and kept while they are rollback points.
+
+Every backup Deploy Manager takes lives in `private/deploy_manager/backups/<record>/`, outside the
+folder Frappe's own clean-up deletes from (backups older than a day). Retention there deletes only
+what no rollback point needs, and records why.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import frappe
+import pymysql
+from frappe.utils import add_to_date, cint, get_datetime, now_datetime
+from frappe.utils.backups import get_backup_path, new_backup
+
+from deploy_manager.core import backups as integrity
+from deploy_manager.core import gitrepo
+
+KINDS = {
+	"Database": "backup_path_db",
+	"Public Files": "backup_path_files",
+	"Private Files": "backup_path_private_files",
+	"Site Config": "backup_path_conf",
+}
+USABLE = ("Verified", "Not Verified", "Unverifiable")
+
+
+def folder(record: str) -> str:
+	return os.path.abspath(frappe.get_site_path("private", "deploy_manager", "backups", record))
+
+
+def take(trigger: str, with_files: bool = False, deployment: str | None = None):
+	"""A full backup through Frappe's backup API (forced: never an older one reused), recorded with
+	each file's size and SHA-256 and the apps' commits, then verified (row counts read from the dump
+	itself, the snapshot it holds). Taken into a folder of its own first: a backup that fails leaves
+	neither a record nor files."""
+	staging = folder(f"taking-{frappe.generate_hash(length=10)}")
+	try:
+		odb = new_backup(ignore_files=not with_files, backup_path=staging, force=True)
+	except BaseException:
+		shutil.rmtree(staging, ignore_errors=True)
+		raise
+	doc = frappe.get_doc(
+		{
+			"doctype": "Backup Record",
+			"site": frappe.local.site,
+			"trigger": trigger,
+			"deployment": deployment,
+			"taken_at": now_datetime(),
+			"status": "Not Verified",
+			"encrypted": cint(frappe.get_system_settings("encrypt_backup")),
+		}
+	).insert(ignore_permissions=True)
+	os.rename(staging, folder(doc.name))
+	doc.location = os.path.relpath(folder(doc.name), frappe.get_site_path())
+	for kind, attribute in KINDS.items():
+		taken = getattr(odb, attribute, None)
+		path = taken and os.path.join(folder(doc.name), os.path.basename(taken))
+		if path and os.path.exists(path):
+			doc.append(
+				"files",
+				{
+					"file_type": kind,
+					"path": os.path.relpath(path, frappe.get_site_path()),
+					"size": os.path.getsize(path),
+					"encrypted": doc.encrypted and kind != "Site Config",
+				},
+			)
+	for app in frappe.get_installed_apps():
+		repo = gitrepo.read_state(Path(frappe.get_app_path(app)).parent)
+		doc.append(
+			"apps",
+			{"app": app, "version": _version(app), "branch": repo.branch, "commit": repo.commit},
+		)
+	return verify(doc, first=True)
+
+
+def verify(doc, first: bool = False):
+	"""Read every file of the set end to end. The first verification also records what the dump
+	holds (tables and rows), which later ones and the drill are compared with."""
+	recorded = json.loads(doc.table_counts or "{}")
+	outcomes = []
+	for row in doc.files:
+		path = _path(row.path)
+		outcome = _verify_file(row, path, list(recorded), first)
+		if outcome.sha256:
+			if row.sha256 and row.sha256 != outcome.sha256:
+				outcome = integrity.Integrity(
+					integrity.CORRUPT, f"{row.file_type}: its SHA-256 changed since the backup was taken"
+				)
+			row.sha256 = row.sha256 or outcome.sha256
+		if first and row.file_type == "Database" and outcome.status == integrity.VERIFIED:
+			doc.table_counts = json.dumps(outcome.details.get("rows", {}), indent=1, sort_keys=True)
+		outcomes.append((row.file_type, outcome))
+	doc.status, doc.status_message = _overall(outcomes)
+	doc.verified_at = now_datetime()
+	doc.save(ignore_permissions=True)
+	return doc
+
+
+def _verify_file(row, path: str, tables: list[str], first: bool) -> integrity.Integrity:
+	passphrase = frappe.conf.get("backup_encryption_key") if row.encrypted else None
+	if row.file_type == "Database":
+		return integrity.verify_database(
+			path,
+			expected_tables=tables or None,
+			database=frappe.conf.db_name,
+			passphrase=passphrase,
+			count_rows=first,
+		)
+	if row.file_type == "Site Config":
+		return integrity.verify_config(path)
+	return integrity.verify_tar(path, passphrase=passphrase)
+
+
+def _overall(outcomes: list[tuple[str, integrity.Integrity]]) -> tuple[str, str]:
+	"""The worst file decides: Missing, then Corrupt, then Unverifiable."""
+	if not outcomes:
+		return integrity.MISSING, "the record names no files"
+	for status in (integrity.MISSING, integrity.CORRUPT, integrity.UNVERIFIABLE):
+		bad = [f"{kind}: {o.message}" for kind, o in outcomes if o.status == status]
+		if bad:
+			return status, "; ".join(bad)
+	return integrity.VERIFIED, "; ".join(f"{kind}: {o.message}" for kind, o in outcomes)
+
+
+def _path(relative: str) -> str:
+	"""A path stored on a record, resolved inside the site: a record cannot point elsewhere."""
+	return str(integrity.inside(os.path.join(frappe.get_site_path(), relative), frappe.get_site_path()))
+
+
+def _version(app: str) -> str:
+	try:
+		return str(frappe.get_attr(f"{app}.__version__"))
+	except Exception:
+		return ""
+
+
+def before_deploy(deployment: str | None):
+	"""From before_migrate: the pre-deploy backup, when Settings want one. A failure is recorded on
+	the deployment; it stops the migrate only when Settings say so."""
+	settings = frappe.get_cached_doc("Deploy Manager Settings")
+	environment = frappe.db.get_value("Deployment", deployment, "environment") if deployment else None
+	wanted = settings.pre_deploy_backup or "In Production"
+	if not deployment or wanted == "Never" or (wanted == "In Production" and environment != "Production"):
+		return
+	started = time.monotonic()
+	try:
+		doc = take("Pre-deploy", deployment=deployment)
+		failure = (
+			"" if doc.status == integrity.VERIFIED else f"{doc.name} is {doc.status}: {doc.status_message}"
+		)
+	except Exception as e:
+		frappe.db.rollback()
+		doc, failure = None, f"the backup could not be taken: {e}"
+		frappe.log_error(title="deploy_manager: pre-deploy backup failed")
+	deployment_doc = frappe.get_doc("Deployment", deployment)
+	if doc:
+		deployment_doc.backup = doc.name
+	took = time.monotonic() - started
+	deployment_doc.add_log(
+		f"Pre-deploy backup failed ({took:.1f}s): {failure}"
+		if failure
+		else f"Pre-deploy backup {doc.name} taken and verified in {took:.1f}s"
+	)
+	deployment_doc.save(ignore_permissions=True)
+	frappe.db.commit()
+	if failure and settings.stop_on_backup_failure:
+		frappe.throw(
+			f"Migrate stopped: the pre-deploy backup failed ({failure}). Deploy Manager Settings ask for"
+			" a verified backup before every migrate."
+		)
+
+
+def import_existing(path: str | None = None) -> list:
+	"""Backup Records for database backups in the site's backup folder (or the file or folder given,
+	which must lie inside the site) that no record names yet, each verified on import."""
+	target = str(integrity.inside(path or get_backup_path(), frappe.get_site_path()))
+	candidates = (
+		[target]
+		if os.path.isfile(target)
+		else sorted(str(p) for p in Path(target).iterdir() if "-database" in p.name and ".sql" in p.name)
+	)
+	known = set(frappe.get_all("Backup File", filters={"parenttype": "Backup Record"}, pluck="path"))
+	imported = []
+	for database in candidates:
+		relative = os.path.relpath(database, frappe.get_site_path())
+		if relative in known:
+			continue
+		imported.append(_import_set(database))
+	return imported
+
+
+def _import_set(database: str):
+	"""A record for one database file and its siblings (same name before "-database")."""
+	prefix = os.path.basename(database).split("-database")[0]
+	siblings = {
+		"Public Files": f"{prefix}-files.tar",
+		"Private Files": f"{prefix}-private-files.tar",
+		"Site Config": f"{prefix}-site_config_backup.json",
+	}
+	here = os.path.dirname(database)
+	doc = frappe.get_doc(
+		{
+			"doctype": "Backup Record",
+			"site": frappe.local.site,
+			"trigger": "Imported",
+			"taken_at": _taken_at(database),
+			"status": "Not Verified",
+			"location": os.path.relpath(here, frappe.get_site_path()),
+			"encrypted": "-enc" in os.path.basename(database),
+		}
+	)
+	files = [("Database", database)] + [
+		(kind, os.path.join(here, name))
+		for kind, name in siblings.items()
+		if os.path.exists(os.path.join(here, name))
+	]
+	for kind, path in files:
+		doc.append(
+			"files",
+			{
+				"file_type": kind,
+				"path": os.path.relpath(path, frappe.get_site_path()),
+				"size": os.path.getsize(path),
+				"encrypted": doc.encrypted and kind != "Site Config",
+			},
+		)
+	doc.insert(ignore_permissions=True)
+	return verify(doc, first=True)
+
+
+def _taken_at(path: str):
+	# Frappe names files by the site's time when it took them: 20261126_130141-...
+	stamp = os.path.basename(path)[:15]
+	try:
+		return get_datetime(
+			f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}"
+		)
+	except Exception:
+		return now_datetime()
+
+
+def drill(doc) -> None:
+	"""Restore the dump into a scratch database on the same server, compare its tables and rows with
+	those recorded at backup time, drop it. The site's own database is never touched."""
+	started = time.monotonic()
+	scratch = f"dm_drill_{frappe.generate_hash(length=10)}"
+	try:
+		_require_restorable(doc)
+		database = next(_path(row.path) for row in doc.files if row.file_type == "Database")
+		with _root() as root:
+			root.cursor().execute(f"CREATE DATABASE `{scratch}`")
+			try:
+				_restore(database, scratch, doc.encrypted)
+				restored = _row_counts(root, scratch)
+			finally:
+				root.cursor().execute(f"DROP DATABASE IF EXISTS `{scratch}`")
+		differences = integrity.compare_counts(json.loads(doc.table_counts), restored)
+		doc.drill_status = "Failed" if differences else "Passed"
+		doc.drill_message = (
+			"; ".join(differences[:10])
+			if differences
+			else f"{len(restored)} tables and {sum(restored.values())} rows restored as recorded"
+		)
+	except Exception as e:
+		doc.drill_status, doc.drill_message = "Failed", str(e)
+	doc.drilled_at = now_datetime()
+	doc.drill_duration = round(time.monotonic() - started, 3)
+	doc.save(ignore_permissions=True)
+
+
+def _require_restorable(doc):
+	if doc.status != integrity.VERIFIED:
+		raise ValueError(f"{doc.name} is {doc.status}; only a Verified backup can be drilled")
+	if not doc.table_counts:
+		raise ValueError(f"{doc.name} has no table counts recorded at backup time to compare with")
+
+
+class _root:
+	"""A connection with the bench's database admin (root_login/root_password, as `bench new-site`
+	uses), which may create and drop the scratch database."""
+
+	def __enter__(self):
+		login, password = _root_credentials()
+		self.connection = pymysql.connect(
+			host=frappe.conf.db_host or "127.0.0.1",
+			port=cint(frappe.conf.db_port) or 3306,
+			user=login,
+			password=password,
+			unix_socket=frappe.conf.db_socket or None,
+			autocommit=True,
+		)
+		return self.connection
+
+	def __exit__(self, *exc):
+		self.connection.close()
+
+
+def _root_credentials() -> tuple[str, str]:
+	login, password = frappe.conf.root_login or "root", frappe.conf.root_password
+	if password is None:
+		raise ValueError(
+			"a drill needs the database admin's credentials: set root_login and root_password in"
+			" common_site_config.json"
+		)
+	return login, password
+
+
+def _restore(database: str, scratch: str, encrypted: bool):
+	"""gzip (after gpg for an encrypted dump) into the mariadb client, as Frappe's restore does; no
+	shell, and the password in a private option file rather than on a command line."""
+	login, password = _root_credentials()
+	client = shutil.which("mariadb") or shutil.which("mysql")
+	with tempfile.TemporaryDirectory() as private:
+		options = os.path.join(private, "client.cnf")
+		with open(os.open(options, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+			f.write(f"[client]\nuser={login}\npassword={password}\n")
+		connect = (
+			[f"--socket={frappe.conf.db_socket}"]
+			if frappe.conf.db_socket
+			else [
+				f"--host={frappe.conf.db_host or '127.0.0.1'}",
+				f"--port={cint(frappe.conf.db_port) or 3306}",
+			]
+		)
+		steps = []
+		if encrypted:
+			steps.append(_gpg_decrypt(database))
+		steps.append(
+			subprocess.Popen(
+				["gzip", "-cd", *([] if encrypted else [database])],
+				stdin=steps[-1].stdout if steps else None,
+				stdout=subprocess.PIPE,
+				stderr=subprocess.PIPE,
+			)
+		)
+		mariadb = subprocess.run(
+			[client, f"--defaults-extra-file={options}", *connect, scratch],
+			stdin=steps[-1].stdout,
+			capture_output=True,
+			text=True,
+		)
+		for step in steps:
+			step.stdout.close()
+			step.wait()
+	failed = [s for s in steps if s.returncode] + ([mariadb] if mariadb.returncode else [])
+	if failed:
+		raise RuntimeError(f"the restore into {scratch} failed: {(mariadb.stderr or '').strip()[:300]}")
+
+
+def _gpg_decrypt(database: str) -> subprocess.Popen:
+	key = frappe.conf.get("backup_encryption_key")
+	if not key:
+		raise ValueError("the dump is encrypted and this site has no backup_encryption_key")
+	gpg = subprocess.Popen(
+		["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", database],
+		stdin=subprocess.PIPE,
+		stdout=subprocess.PIPE,
+		stderr=subprocess.PIPE,
+	)
+	gpg.stdin.write(key.encode())
+	gpg.stdin.close()
+	return gpg
+
+
+def _row_counts(root, database: str) -> dict[str, int]:
+	with root.cursor() as cursor:
+		cursor.execute(
+			"select table_name from information_schema.tables where table_schema = %s and table_type = 'BASE TABLE'",
+			(database,),
+		)
+		tables = [row[0] for row in cursor.fetchall()]
+		counts = {}
+		for table in tables:
+			cursor.execute(f"select count(*) from `{database}`.`{table}`")
+			counts[table] = cursor.fetchone()[0]
+	return counts
+
+
+def keep(apply: bool) -> list[dict]:
+	"""Retention: which backups taken by Deploy Manager are rollback points (kept, and why), which
+	may go (older than Settings' days and no rollback point), and which have lost their files. With
+	`apply` it deletes those that may go and marks the records; without, it only says."""
+	settings = frappe.get_cached_doc("Deploy Manager Settings")
+	points = _rollback_points(cint(settings.rollback_points))
+	cutoff = add_to_date(now_datetime(), days=-cint(settings.keep_backups_days))
+	decisions = []
+	for record in frappe.get_all(
+		"Backup Record",
+		filters={"status": ("!=", "Deleted")},
+		fields=["name", "trigger", "taken_at", "location", "rollback_point", "keep_reason"],
+		order_by="taken_at desc",
+	):
+		if record.name in points:
+			decision = {"name": record.name, "action": "keep", "reason": points[record.name]}
+		elif record.trigger == "Imported" or not (record.location or "").startswith(_own_prefix()):
+			continue  # not ours to delete
+		elif get_datetime(record.taken_at) < cutoff:
+			decision = {
+				"name": record.name,
+				"action": "delete",
+				"reason": f"not a rollback point and older than {cint(settings.keep_backups_days)} days",
+			}
+		else:
+			decision = {"name": record.name, "action": "keep", "reason": "younger than the retention period"}
+		decisions.append(decision)
+		if apply:
+			_apply(decision)
+	if apply:
+		mark_missing()
+	return decisions
+
+
+def _own_prefix() -> str:
+	return os.path.join("private", "deploy_manager", "backups")
+
+
+def _rollback_points(latest: int) -> dict[str, str]:
+	"""Backup -> why it is a rollback point: the pre-deploy backups of the latest deployments, and
+	the newest Verified backup (there is always one to go back to)."""
+	points = {}
+	for deployment in frappe.get_all(
+		"Deployment",
+		filters={"backup": ("is", "set")},
+		fields=["name", "backup"],
+		order_by="creation desc",
+		limit=latest,
+	):
+		points[deployment.backup] = f"rollback point: the backup taken before {deployment.name}"
+	newest = frappe.get_all(
+		"Backup Record", filters={"status": "Verified"}, order_by="taken_at desc", limit=1, pluck="name"
+	)
+	if newest:
+		points.setdefault(newest[0], "rollback point: the newest verified backup")
+	return points
+
+
+def _apply(decision: dict):
+	doc = frappe.get_doc("Backup Record", decision["name"])
+	if decision["action"] == "keep":
+		doc.rollback_point = decision["reason"].startswith("rollback point")
+		doc.keep_reason = decision["reason"]
+	else:
+		shutil.rmtree(folder(doc.name), ignore_errors=True)
+		doc.status, doc.status_message = (
+			"Deleted",
+			f"Deleted by retention on {now_datetime()}: {decision['reason']}",
+		)
+		doc.rollback_point, doc.keep_reason = 0, ""
+	doc.save(ignore_permissions=True)
+
+
+def mark_missing() -> list[str]:
+	"""Records whose files have vanished (deleted by hand, or by Frappe's clean-up for imported ones)
+	become Missing; the Backups check then reports them."""
+	missing = []
+	for name in frappe.get_all("Backup Record", filters={"status": ("in", USABLE)}, pluck="name"):
+		doc = frappe.get_doc("Backup Record", name)
+		gone = [
+			row.path
+			for row in doc.files
+			if not os.path.exists(os.path.join(frappe.get_site_path(), row.path))
+		]
+		if gone:
+			doc.status, doc.status_message = integrity.MISSING, "files gone: " + ", ".join(gone)
+			doc.save(ignore_permissions=True)
+			missing.append(name)
+	return missing
+
+
+def keep_on_schedule():
+	"""Daily: retention, and records whose files vanished marked Missing."""
+	keep(apply=True)
+	frappe.db.commit()
+
+
+def drill_on_schedule():
+	"""Weekly, when Settings ask for it: a restore drill of the newest verified backup."""
+	if not cint(frappe.get_cached_doc("Deploy Manager Settings").weekly_drill):
+		return
+	newest = frappe.get_all(
+		"Backup Record", filters={"status": "Verified"}, order_by="taken_at desc", limit=1, pluck="name"
+	)
+	if newest:
+		drill(frappe.get_doc("Backup Record", newest[0]))
+		frappe.db.commit()
+
+
+def take_on_request(with_files: bool, user: str):
+	""" "Back up now" from Desk, in a long-queue job."""
+	doc = take("Manual", with_files=bool(with_files))
+	frappe.db.commit()
+	_tell(user, doc)
+
+
+def check_on_request(name: str, restore_drill: bool, user: str):
+	doc = frappe.get_doc("Backup Record", name)
+	if restore_drill:
+		drill(doc)
+	else:
+		verify(doc)
+	frappe.db.commit()
+	_tell(user, doc)
+
+
+def _tell(user: str, doc):
+	frappe.publish_realtime(
+		"deploy_manager_backup",
+		{"name": doc.name, "status": doc.status, "drill_status": doc.drill_status},
+		user=user,
+		after_commit=True,
+	)
+
+
+def report(doc) -> dict:
+	"""A Backup Record as the shell prints it."""
+	return {
+		"name": doc.name,
+		"site": doc.site,
+		"trigger": doc.trigger,
+		"taken_at": str(doc.taken_at),
+		"status": doc.status,
+		"message": doc.status_message,
+		"files": [
+			{"type": f.file_type, "path": f.path, "size": f.size, "sha256": f.sha256} for f in doc.files
+		],
+		"drill": {"status": doc.drill_status, "message": doc.drill_message, "seconds": doc.drill_duration},
+	}
+
+
+def render(reports: list[dict]) -> str:
+	lines = []
+	for r in reports:
+		lines.append(f"{r['name']} ({r['trigger']}, {r['taken_at']}): {r['status']}: {r['message']}")
+		lines += [f"  {f['type']:<13} {f['size']:>12} B  {f['sha256']}  {f['path']}" for f in r["files"]]
+		if r["drill"]["status"] not in (None, "", "Not Drilled"):
+			lines.append(
+				f"  drill: {r['drill']['status']} in {r['drill']['seconds']}s: {r['drill']['message']}"
+			)
+	return "\n".join(lines) or "No backup."
