@@ -32,7 +32,11 @@ USABLE = ("Verified", "Not Verified", "Unverifiable")
 
 
 def folder(record: str) -> str:
-	return os.path.abspath(frappe.get_site_path("private", "deploy_manager", "backups", record))
+	return os.path.join(_site(), "private", "deploy_manager", "backups", record)
+
+
+def _site() -> str:
+	return os.path.abspath(frappe.get_site_path())
 
 
 def take(trigger: str, with_files: bool = False, deployment: str | None = None):
@@ -58,7 +62,7 @@ def take(trigger: str, with_files: bool = False, deployment: str | None = None):
 		}
 	).insert(ignore_permissions=True)
 	os.rename(staging, folder(doc.name))
-	doc.location = os.path.relpath(folder(doc.name), frappe.get_site_path())
+	doc.location = os.path.relpath(folder(doc.name), _site())
 	for kind, attribute in KINDS.items():
 		taken = getattr(odb, attribute, None)
 		path = taken and os.path.join(folder(doc.name), os.path.basename(taken))
@@ -67,7 +71,7 @@ def take(trigger: str, with_files: bool = False, deployment: str | None = None):
 				"files",
 				{
 					"file_type": kind,
-					"path": os.path.relpath(path, frappe.get_site_path()),
+					"path": os.path.relpath(path, _site()),
 					"size": os.path.getsize(path),
 					"encrypted": doc.encrypted and kind != "Site Config",
 				},
@@ -132,7 +136,7 @@ def _overall(outcomes: list[tuple[str, integrity.Integrity]]) -> tuple[str, str]
 
 def _path(relative: str) -> str:
 	"""A path stored on a record, resolved inside the site: a record cannot point elsewhere."""
-	return str(integrity.inside(os.path.join(frappe.get_site_path(), relative), frappe.get_site_path()))
+	return str(integrity.inside(relative, _site()))
 
 
 def _version(app: str) -> str:
@@ -144,12 +148,29 @@ def _version(app: str) -> str:
 
 def before_deploy(deployment: str | None):
 	"""From before_migrate: the pre-deploy backup, when Settings want one. A failure is recorded on
-	the deployment; it stops the migrate only when Settings say so."""
-	settings = frappe.get_cached_doc("Deploy Manager Settings")
-	environment = frappe.db.get_value("Deployment", deployment, "environment") if deployment else None
-	wanted = settings.pre_deploy_backup or "In Production"
-	if not deployment or wanted == "Never" or (wanted == "In Production" and environment != "Production"):
+	the deployment; it stops the migrate only when Settings say so. Nothing else here may break the
+	migrate."""
+	try:
+		# Read with get(): before_migrate runs before the schema sync that may bring these fields.
+		settings = frappe.get_cached_doc("Deploy Manager Settings")
+		wanted = settings.get("pre_deploy_backup") or "In Production"
+		environment = frappe.db.get_value("Deployment", deployment, "environment") if deployment else None
+		if not deployment or wanted == "Never" or (wanted == "In Production" and environment != "Production"):
+			return
+		failure = _pre_deploy_backup(deployment)
+		stop = cint(settings.get("stop_on_backup_failure"))
+	except Exception:
+		frappe.log_error(title="deploy_manager: pre-deploy backup could not be recorded")
 		return
+	if failure and stop:
+		frappe.throw(
+			f"Migrate stopped: the pre-deploy backup failed ({failure}). Deploy Manager Settings ask for"
+			" a verified backup before every migrate."
+		)
+
+
+def _pre_deploy_backup(deployment: str) -> str:
+	"""Take it, link it, log it on the deployment; '' or what went wrong."""
 	started = time.monotonic()
 	try:
 		doc = take("Pre-deploy", deployment=deployment)
@@ -159,7 +180,6 @@ def before_deploy(deployment: str | None):
 	except Exception as e:
 		frappe.db.rollback()
 		doc, failure = None, f"the backup could not be taken: {e}"
-		frappe.log_error(title="deploy_manager: pre-deploy backup failed")
 	deployment_doc = frappe.get_doc("Deployment", deployment)
 	if doc:
 		deployment_doc.backup = doc.name
@@ -171,17 +191,15 @@ def before_deploy(deployment: str | None):
 	)
 	deployment_doc.save(ignore_permissions=True)
 	frappe.db.commit()
-	if failure and settings.stop_on_backup_failure:
-		frappe.throw(
-			f"Migrate stopped: the pre-deploy backup failed ({failure}). Deploy Manager Settings ask for"
-			" a verified backup before every migrate."
-		)
+	return failure
 
 
 def import_existing(path: str | None = None) -> list:
 	"""Backup Records for database backups in the site's backup folder (or the file or folder given,
 	which must lie inside the site) that no record names yet, each verified on import."""
-	target = str(integrity.inside(path or get_backup_path(), frappe.get_site_path()))
+	target = str(integrity.inside(os.path.abspath(path or get_backup_path()), _site()))
+	if not os.path.exists(target):
+		raise ValueError(f"{target} does not exist")
 	candidates = (
 		[target]
 		if os.path.isfile(target)
@@ -190,7 +208,7 @@ def import_existing(path: str | None = None) -> list:
 	known = set(frappe.get_all("Backup File", filters={"parenttype": "Backup Record"}, pluck="path"))
 	imported = []
 	for database in candidates:
-		relative = os.path.relpath(database, frappe.get_site_path())
+		relative = os.path.relpath(database, _site())
 		if relative in known:
 			continue
 		imported.append(_import_set(database))
@@ -213,7 +231,7 @@ def _import_set(database: str):
 			"trigger": "Imported",
 			"taken_at": _taken_at(database),
 			"status": "Not Verified",
-			"location": os.path.relpath(here, frappe.get_site_path()),
+			"location": os.path.relpath(here, _site()),
 			"encrypted": "-enc" in os.path.basename(database),
 		}
 	)
@@ -227,7 +245,7 @@ def _import_set(database: str):
 			"files",
 			{
 				"file_type": kind,
-				"path": os.path.relpath(path, frappe.get_site_path()),
+				"path": os.path.relpath(path, _site()),
 				"size": os.path.getsize(path),
 				"encrypted": doc.encrypted and kind != "Site Config",
 			},
@@ -463,11 +481,7 @@ def mark_missing() -> list[str]:
 	missing = []
 	for name in frappe.get_all("Backup Record", filters={"status": ("in", USABLE)}, pluck="name"):
 		doc = frappe.get_doc("Backup Record", name)
-		gone = [
-			row.path
-			for row in doc.files
-			if not os.path.exists(os.path.join(frappe.get_site_path(), row.path))
-		]
+		gone = [row.path for row in doc.files if not os.path.exists(os.path.join(_site(), row.path))]
 		if gone:
 			doc.status, doc.status_message = integrity.MISSING, "files gone: " + ", ".join(gone)
 			doc.save(ignore_permissions=True)
