@@ -157,7 +157,12 @@ def before_deploy(deployment: str | None):
 		environment = frappe.db.get_value("Deployment", deployment, "environment") if deployment else None
 		if not deployment or wanted == "Never" or (wanted == "In Production" and environment != "Production"):
 			return
-		failure = _pre_deploy_backup(deployment)
+		# The backup reads every table: Frappe's migrate would count them all as touched by the deploy.
+		touched = set(frappe.flags.touched_tables or ())
+		try:
+			failure = _pre_deploy_backup(deployment)
+		finally:
+			frappe.flags.touched_tables = touched
 		stop = cint(settings.get("stop_on_backup_failure"))
 	except Exception:
 		frappe.log_error(title="deploy_manager: pre-deploy backup could not be recorded")
@@ -205,25 +210,28 @@ def import_existing(path: str | None = None) -> list:
 		if os.path.isfile(target)
 		else sorted(str(p) for p in Path(target).iterdir() if "-database" in p.name and ".sql" in p.name)
 	)
-	known = set(frappe.get_all("Backup File", filters={"parenttype": "Backup Record"}, pluck="path"))
+	# A backup is known by its file name, wherever its record keeps it.
+	known = {
+		os.path.basename(path)
+		for path in frappe.get_all("Backup File", filters={"parenttype": "Backup Record"}, pluck="path")
+	}
 	imported = []
 	for database in candidates:
-		relative = os.path.relpath(database, _site())
-		if relative in known:
+		if os.path.basename(database) in known:
 			continue
 		imported.append(_import_set(database))
 	return imported
 
 
 def _import_set(database: str):
-	"""A record for one database file and its siblings (same name before "-database")."""
+	"""A record for one database file and its siblings (same name before "-database"), linked (or
+	copied) into the record's own folder: in Frappe's folder they would be deleted within a day."""
 	prefix = os.path.basename(database).split("-database")[0]
-	siblings = {
-		"Public Files": f"{prefix}-files.tar",
-		"Private Files": f"{prefix}-private-files.tar",
-		"Site Config": f"{prefix}-site_config_backup.json",
-	}
 	here = os.path.dirname(database)
+	names = [os.path.basename(database)] + [
+		f"{prefix}{suffix}" for suffix in ("-files.tar", "-private-files.tar", "-site_config_backup.json")
+	]
+	kinds = ["Database", "Public Files", "Private Files", "Site Config"]
 	doc = frappe.get_doc(
 		{
 			"doctype": "Backup Record",
@@ -231,26 +239,30 @@ def _import_set(database: str):
 			"trigger": "Imported",
 			"taken_at": _taken_at(database),
 			"status": "Not Verified",
-			"location": os.path.relpath(here, _site()),
 			"encrypted": "-enc" in os.path.basename(database),
+			"status_message": f"imported from {os.path.relpath(here, _site())}",
 		}
-	)
-	files = [("Database", database)] + [
-		(kind, os.path.join(here, name))
-		for kind, name in siblings.items()
-		if os.path.exists(os.path.join(here, name))
-	]
-	for kind, path in files:
+	).insert(ignore_permissions=True)
+	os.makedirs(folder(doc.name), exist_ok=True)
+	doc.location = os.path.relpath(folder(doc.name), _site())
+	for kind, name in zip(kinds, names, strict=True):
+		source = os.path.join(here, name)
+		if not os.path.exists(source):
+			continue
+		kept = os.path.join(folder(doc.name), name)
+		try:
+			os.link(source, kept)
+		except OSError:
+			shutil.copy2(source, kept)
 		doc.append(
 			"files",
 			{
 				"file_type": kind,
-				"path": os.path.relpath(path, _site()),
-				"size": os.path.getsize(path),
+				"path": os.path.relpath(kept, _site()),
+				"size": os.path.getsize(kept),
 				"encrypted": doc.encrypted and kind != "Site Config",
 			},
 		)
-	doc.insert(ignore_permissions=True)
 	return verify(doc, first=True)
 
 
@@ -418,8 +430,8 @@ def keep(apply: bool) -> list[dict]:
 	):
 		if record.name in points:
 			decision = {"name": record.name, "action": "keep", "reason": points[record.name]}
-		elif record.trigger == "Imported" or not (record.location or "").startswith(_own_prefix()):
-			continue  # not ours to delete
+		elif not (record.location or "").startswith(_own_prefix()):
+			continue  # not in our folder: not ours to delete
 		elif get_datetime(record.taken_at) < cutoff:
 			decision = {
 				"name": record.name,

@@ -34,6 +34,22 @@ def site_path(relative: str) -> str:
 
 
 class TestBackups(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		before = set(frappe.get_all("Backup Record", pluck="name"))
+		# Records these tests damage or lose would fail every later verification of the site.
+		cls.addClassCleanup(cls.remove_records_but, before)
+
+	@classmethod
+	def remove_records_but(cls, kept: set):
+		frappe.db.rollback()
+		for name in set(frappe.get_all("Backup Record", pluck="name")) - kept:
+			frappe.db.set_value("Deployment", {"backup": name}, "backup", None)
+			frappe.delete_doc("Backup Record", name, ignore_permissions=True, force=True)
+			shutil.rmtree(backups.folder(name), ignore_errors=True)
+		frappe.db.commit()
+
 	def take(self, *args: str) -> frappe._dict:
 		report, code = backup_cmd(*args)
 		self.assertEqual(code, 0, report)
@@ -141,6 +157,11 @@ class TestBackups(FrappeTestCase):
 		self.assertEqual({b["status"] for b in imported.values()}, {"Verified"})
 		again, _ = backup_cmd("--import")
 		self.assertEqual(again["backups"], [])
+		# Kept in the records' own folders: Frappe's clean-up of its folder does not lose them.
+		delete_temp_backups(older_than=0)
+		for name in imported:
+			report, code = backup_cmd("--verify", name)
+			self.assertEqual((report["backups"][0]["status"], code), ("Verified", 0), report)
 
 	def test_a_path_outside_the_site_is_refused(self):
 		proc = bench_cmd(frappe.local.site, "deploy-manager", "backup", "--import", "/etc")
