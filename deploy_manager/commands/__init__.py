@@ -5,6 +5,7 @@ Imported on every bench call, so heavy imports stay inside the commands.
 
 import json
 import sys
+from contextlib import contextmanager
 
 import click
 import frappe
@@ -119,6 +120,73 @@ def backup(context, with_files, verify_name, drill_name, import_path, keep, yes,
 		sys.exit(0 if good else 1)
 	except (frappe.DoesNotExistError, ValueError) as e:
 		raise click.ClickException(str(e)) from None
+	finally:
+		frappe.destroy()
+
+
+@deploy_manager.command("candidates")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document")
+@pass_context
+def candidates(context, as_json):
+	"""Earlier states this site can roll back to: what each restores and what it would lose."""
+	from deploy_manager.services import rollback
+
+	with one_site(context):
+		found = [rollback.describe(c) for c in rollback.candidates()]
+	if as_json:
+		click.echo(json.dumps({"candidates": found}, indent=1, default=str))
+		return
+	for c in found:
+		state = "restorable" if c["restorable"] else "not restorable: " + "; ".join(c["problems"])
+		click.echo(f"{c['name']}: {state}")
+		click.echo(f"  database from {c['backup'] or '(no backup)'} taken {c['backup_taken_at']}")
+		for app in c["apps"]:
+			click.echo(f"  {app['app']}: {app['current'][:10]} -> {app['target'][:10]}")
+		for table, rows in c["lost_since_backup"].items():
+			click.echo(f"  would lose: {table} {rows:+d} rows since the backup")
+	if not found:
+		click.echo("No rollback candidates: no deployment with a pre-deploy backup yet.")
+
+
+@deploy_manager.command("rollback")
+@click.argument("candidate", required=False)
+@click.option("--dry-run", is_flag=True, help="Print the plan only (the default without --yes)")
+@click.option("--yes", is_flag=True, help="Carry the rollback out")
+@click.option("--files", "with_files", is_flag=True, help="Restore public and private files too")
+@click.option("--force", is_flag=True, help="Check out over uncommitted changes in the apps' working trees")
+@click.option(
+	"--accept-other-sites", is_flag=True, help="Roll back although other sites share this bench's code"
+)
+@pass_context
+def rollback_command(context, candidate, dry_run, yes, with_files, force, accept_other_sites):
+	"""Return to CANDIDATE (default: the newest restorable one). Prints the plan; --yes carries it out."""
+	from deploy_manager.services import rollback
+
+	with one_site(context):
+		try:
+			chosen = rollback.find(candidate)
+			click.echo(f"Rollback to {chosen.name} (undoes {chosen.deployment}):")
+			click.echo(rollback.plan(chosen, with_files).text())
+			others = rollback.other_sites()
+			if others:
+				click.echo(f"Other sites on this bench move with the code: {', '.join(others)}")
+			if dry_run or not yes:
+				click.echo("Dry run: nothing changed. Run with --yes to roll back.")
+				return
+			name = rollback.execute(chosen, with_files, force, accept_other_sites)
+		except (ValueError, RuntimeError) as e:
+			raise click.ClickException(str(e)) from None
+	click.echo(f"Rolled back: {name}; post-deploy verification queued.")
+
+
+@contextmanager
+def one_site(context):
+	if not context.sites or len(context.sites) > 1:
+		raise click.UsageError("this command works on one site: --site SITE")
+	frappe.init(site=context.sites[0])
+	frappe.connect()
+	try:
+		yield
 	finally:
 		frappe.destroy()
 

@@ -9,6 +9,7 @@ from frappe.utils import get_url_to_form
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
+from deploy_manager.core.formatting import describe_moves
 from deploy_manager.services import site_facts
 
 ROLES = ("Deploy Manager", "System Manager")
@@ -27,7 +28,7 @@ def rollback_recommended(doc):
 		[
 			subject,
 			_("Why: {0}").format(doc.verdict_reason),
-			_("Changed: {0}").format(doc.summary()),
+			_("Changed: {0}").format(describe_moves(doc.apps)),
 			get_url_to_form("Deployment", doc.name),
 		]
 	)

@@ -32,17 +32,23 @@ OWN_TABLES = {
 	"tabBackup File",
 	"tabBackup App",
 }
+# Set by a rollback for the migrate it runs: it records itself.
+IN_ROLLBACK = "DEPLOY_MANAGER_ROLLBACK"
 # Records that describe the code the site really ran; the next migrate is compared with these.
 RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
 
 
 def before_migrate():
+	if os.environ.get(IN_ROLLBACK):
+		return  # the rollback that runs this migrate records itself
 	if _without_breaking("before_migrate", _open_deployment):
 		# Outside the guard: when Settings want it, a failed backup stops the migrate.
 		backups.before_deploy(exit_notes.current_deployment())
 
 
 def after_migrate():
+	if os.environ.get(IN_ROLLBACK):
+		return
 	if not _without_breaking("after_migrate", _close_deployment):
 		exit_notes.close_failed()
 

@@ -1,0 +1,187 @@
+"""Rollback candidates and the plan that returns to one, per platform (the guide's rollback table).
+
+A candidate is an earlier state the site can return to: the state just before a recorded deployment,
+made of the app commits it moved from and the Verified backup taken before it ran (its pre-deploy
+backup). It is restorable only when every commit is known and still in its repository and the backup
+is Verified.
+"""
+
+from dataclasses import dataclass, field
+
+BENCH, DOCKER, KUBERNETES = "Bench", "Docker", "Kubernetes"
+
+
+@dataclass(frozen=True)
+class Move:
+	app: str
+	current: str  # commit checked out now
+	target: str  # commit to return to ("" when unknown)
+
+
+@dataclass(frozen=True)
+class Candidate:
+	deployment: str  # the deployment whose earlier state this is
+	backup: str
+	backup_taken_at: str
+	moves: tuple[Move, ...]
+	problems: tuple[str, ...] = ()
+
+	@property
+	def name(self) -> str:
+		return f"before-{self.deployment}"
+
+	@property
+	def restorable(self) -> bool:
+		return not self.problems
+
+	@property
+	def changed(self) -> tuple[Move, ...]:
+		return tuple(m for m in self.moves if m.current != m.target)
+
+
+def candidate(
+	deployment: str,
+	from_commits: dict[str, str],
+	current: dict[str, str],
+	backup: str | None,
+	backup_status: str | None,
+	backup_taken_at: str = "",
+	has_commit=lambda app, commit: True,
+) -> Candidate:
+	"""The state before `deployment`: apps back to `from_commits` (`current` is what runs now),
+	database from `backup`. `has_commit(app, commit)` says whether a repository still holds it."""
+	problems = []
+	if not backup:
+		problems.append("no backup was taken before it")
+	elif backup_status != "Verified":
+		problems.append(f"its backup {backup} is {backup_status or 'unknown'}, not Verified")
+	moves = []
+	for app in sorted(set(current) | set(from_commits)):
+		target, now = from_commits.get(app, ""), current.get(app, "")
+		if app not in from_commits:
+			problems.append(f"{app} was not installed then: it would have to be uninstalled by hand")
+		elif not target:
+			problems.append(f"{app}: its commit then is unknown (no git)")
+		elif target != now and not has_commit(app, target):
+			problems.append(f"{app}: commit {target[:10]} is no longer in its repository")
+		moves.append(Move(app, now, target))
+	return Candidate(deployment, backup or "", backup_taken_at, tuple(moves), tuple(problems))
+
+
+@dataclass(frozen=True)
+class Step:
+	title: str
+	commands: tuple[str, ...] = ()
+	note: str = ""
+
+
+@dataclass
+class Plan:
+	platform: str
+	steps: list[Step] = field(default_factory=list)
+	runnable: bool = True  # whether `rollback --yes` carries it out here
+
+	def text(self) -> str:
+		lines = []
+		for n, step in enumerate(self.steps, 1):
+			lines.append(f"{n}. {step.title}")
+			lines += [f"     {command}" for command in step.commands]
+			if step.note:
+				lines.append(f"     ({step.note})")
+		return "\n".join(lines)
+
+
+def plan(
+	candidate: Candidate, site: str, platform: str, restarter: str = "", with_files: bool = False
+) -> Plan:
+	"""The guide's rollback for this platform. `restarter`: "supervisor", "systemd" or "" (none found)."""
+	if platform == DOCKER:
+		return Plan(
+			DOCKER,
+			[
+				Step(
+					"Redeploy the previous image tag (the one built from these commits)", _commits(candidate)
+				),
+				Step(
+					"Run a restore job in the backend container",
+					(f"bench --site {site} restore <{candidate.backup} database file> --force",),
+				),
+				Step(
+					"Migrate and clear cache",
+					(f"bench --site {site} migrate", f"bench --site {site} clear-cache"),
+				),
+			],
+			runnable=False,
+		)
+	if platform == KUBERNETES:
+		return Plan(
+			KUBERNETES,
+			[
+				Step(
+					"Roll the deployment back",
+					("helm rollback <release> <revision>", "or: kubectl rollout undo deployment/<backend>"),
+				),
+				Step(
+					"Run a restore job",
+					(f"bench --site {site} restore <{candidate.backup} database file> --force",),
+				),
+				Step("Migrate and clear cache in a job", (f"bench --site {site} migrate",)),
+			],
+			runnable=False,
+		)
+	changed = candidate.changed
+	steps = [
+		Step(
+			"Take a fresh verified safety backup of the current state",
+			(f"bench --site {site} deploy-manager backup",),
+		),
+		Step(
+			"Maintenance mode on, scheduler paused",
+			(f"bench --site {site} set-maintenance-mode on", f"bench --site {site} scheduler pause"),
+		),
+		Step(
+			"Check out each app's commit",
+			tuple(f"git -C apps/{m.app} checkout --detach {m.target}" for m in changed)
+			or ("(no app moves)",),
+		),
+		Step(
+			"Install requirements and build the apps that changed",
+			tuple(
+				c
+				for m in changed
+				for c in (f"env/bin/pip install -e apps/{m.app}", f"bench build --app {m.app}")
+			)
+			or ("(nothing to install)",),
+		),
+		Step(
+			"Restore the database" + (" and files" if with_files else ""),
+			(f"bench --site {site} restore <{candidate.backup} database file> --force",),
+		),
+		Step("Migrate and clear cache", (f"bench --site {site} migrate", f"bench --site {site} clear-cache")),
+		_restart(restarter),
+		Step(
+			"Maintenance mode and scheduler back as they were",
+			note="done even when a step fails",
+		),
+		Step("Post-deploy verification", (f"bench --site {site} deploy-manager verify --phase post",)),
+	]
+	return Plan(BENCH, steps)
+
+
+def _restart(restarter: str) -> Step:
+	if restarter == "supervisor":
+		return Step("Restart the bench's processes", ("sudo supervisorctl restart all",))
+	if restarter == "systemd":
+		return Step(
+			"Restart the bench's processes", ("sudo systemctl restart frappe-bench-web frappe-bench-workers",)
+		)
+	return Step(
+		"Restart the web server and workers",
+		note="neither supervisor nor systemd runs this bench: restart `bench start` (or your process manager) by hand",
+	)
+
+
+def _commits(candidate: Candidate) -> tuple[str, ...]:
+	return tuple(f"{m.app}: {m.current[:10]} -> {m.target[:10]}" for m in candidate.changed) or (
+		"(no app moves)",
+	)

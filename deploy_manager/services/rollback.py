@@ -1,0 +1,399 @@
+"""Rollback candidates of this site, and the rollback that returns to one (the guide's ROLLBACK).
+
+The rollback runs the bench's own commands as child processes (no shell) and records itself as a
+Deployment (source Rollback) linked both ways with the deployment it undoes. Maintenance mode and
+the scheduler are put back exactly as they were, whatever fails. Deploy Manager's own records
+survive the database restore: they are the history of what happened, including this rollback.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import frappe
+from filelock import FileLock, Timeout
+from frappe.installer import update_site_config
+from frappe.utils import get_bench_path, get_sites, now_datetime, time_diff_in_seconds
+
+from deploy_manager.core import environment, gitrepo
+from deploy_manager.core import rollback as core
+from deploy_manager.core.deployments import AppState, compare
+from deploy_manager.services import backups
+from deploy_manager.services.monitoring import enqueue_post_deploy_verification
+from deploy_manager.services.recording import IN_ROLLBACK
+
+OWN_DOCTYPES = (
+	"Deployment",
+	"Deployment App",
+	"Deployment Patch",
+	"Backup Record",
+	"Backup File",
+	"Backup App",
+	"Verification Check",
+	"Verification Result",
+)
+FLAGS = ("maintenance_mode", "pause_scheduler")
+OUTPUT_KEPT = 1500
+
+
+def candidates(limit: int = 20) -> list[core.Candidate]:
+	current = {app: gitrepo.read_state(_repo(app)).commit for app in frappe.get_installed_apps()}
+	found = []
+	for deployment in frappe.get_all(
+		"Deployment",
+		filters={
+			"source": ("in", ("Bench Migrate", "Deploy Command", "Rollback")),
+			"status": ("!=", "Rolled Back"),
+		},
+		fields=["name", "backup"],
+		order_by="creation desc",
+		limit=limit,
+	):
+		apps = frappe.get_all(
+			"Deployment App", filters={"parent": deployment.name}, fields=["app", "from_commit"]
+		)
+		status, taken_at = (
+			frappe.db.get_value("Backup Record", deployment.backup, ["status", "taken_at"])
+			if deployment.backup
+			else (None, None)
+		)
+		found.append(
+			core.candidate(
+				deployment.name,
+				{row.app: row.from_commit for row in apps},
+				current,
+				deployment.backup,
+				status,
+				str(taken_at or ""),
+				has_commit=lambda app, commit: _has_commit(app, commit),
+			)
+		)
+	return found
+
+
+def _repo(app: str) -> Path:
+	return Path(frappe.get_app_path(app)).parent
+
+
+def _has_commit(app: str, commit: str) -> bool:
+	try:
+		gitrepo.git(_repo(app), "cat-file", "-e", f"{commit}^{{commit}}")
+		return True
+	except Exception:
+		return False
+
+
+def find(name: str | None) -> core.Candidate:
+	"""A candidate by name (before-DEP-...), or the newest restorable one."""
+	found = candidates()
+	if name:
+		match = [c for c in found if name in (c.name, c.deployment)]
+		if not match:
+			raise ValueError(f"no rollback candidate {name}: see `deploy-manager candidates`")
+		return match[0]
+	restorable = [c for c in found if c.restorable]
+	if not restorable:
+		raise ValueError("no restorable rollback candidate: see `deploy-manager candidates`")
+	return restorable[0]
+
+
+def describe(candidate: core.Candidate) -> dict:
+	"""What a candidate restores and what going back would lose."""
+	lost = {}
+	if candidate.backup:
+		recorded = frappe.parse_json(
+			frappe.db.get_value("Backup Record", candidate.backup, "table_counts") or "{}"
+		)
+		lost = _rows_changed_since(recorded)
+	return {
+		"name": candidate.name,
+		"deployment": candidate.deployment,
+		"restorable": candidate.restorable,
+		"problems": list(candidate.problems),
+		"backup": candidate.backup,
+		"backup_taken_at": candidate.backup_taken_at,
+		"apps": [{"app": m.app, "current": m.current, "target": m.target} for m in candidate.changed],
+		"lost_since_backup": lost,
+	}
+
+
+def _rows_changed_since(recorded: dict, busiest: int = 5) -> dict:
+	"""Tables whose row counts moved most since the backup (of the recorded ones, ours aside)."""
+	own = {f"tab{doctype}" for doctype in OWN_DOCTYPES}
+	now = {
+		row[0]: row[1]
+		for row in frappe.db.sql(
+			"select table_name, table_rows from information_schema.tables where table_schema = %s",
+			frappe.conf.db_name,
+		)
+	}
+	# information_schema's figures are estimates: the busiest are counted exactly.
+	moved = sorted(
+		(t for t in recorded if t in now and t not in own),
+		key=lambda t: abs((now[t] or 0) - recorded[t]),
+		reverse=True,
+	)[: busiest * 2]
+	exact = {t: frappe.db.sql(f"select count(*) from `{t}`")[0][0] - recorded[t] for t in moved}
+	return dict(sorted(((t, d) for t, d in exact.items() if d), key=lambda item: -abs(item[1]))[:busiest])
+
+
+def restarter() -> str:
+	bench = Path(get_bench_path())
+	if (bench / "config" / "supervisor.conf").exists() and shutil.which("supervisorctl"):
+		return "supervisor"
+	if (bench / "config" / "systemd").is_dir() and shutil.which("systemctl"):
+		return "systemd"
+	return ""
+
+
+def plan(candidate: core.Candidate, with_files: bool = False) -> core.Plan:
+	platform = frappe.get_cached_doc("Deploy Manager Settings").platform or environment.detect_platform()
+	return core.plan(candidate, frappe.local.site, platform, restarter(), with_files)
+
+
+def other_sites() -> list[str]:
+	return [site for site in get_sites() if site != frappe.local.site]
+
+
+def execute(candidate: core.Candidate, with_files: bool, force: bool, accept_other_sites: bool) -> str:
+	"""The rollback, on the bench platform; returns the rollback Deployment's name."""
+	the_plan = plan(candidate, with_files)
+	if not the_plan.runnable:
+		raise ValueError(
+			f"on {the_plan.platform} the rollback deploys an image; follow the plan:\n{the_plan.text()}"
+		)
+	if not candidate.restorable:
+		raise ValueError(f"{candidate.name} cannot be restored: {'; '.join(candidate.problems)}")
+	others = other_sites()
+	if others and not accept_other_sites:
+		raise ValueError(
+			f"checking out code moves every site of this bench ({', '.join(others)}): pass"
+			" --accept-other-sites to roll back anyway"
+		)
+	dirty = [m.app for m in candidate.changed if gitrepo.read_state(_repo(m.app)).dirty]
+	if dirty and not force:
+		raise ValueError(f"uncommitted changes in {', '.join(dirty)}: commit or stash them, or pass --force")
+	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "deploy_manager_rollback.lock")), timeout=0)
+	try:
+		with lock:
+			return Rollback(candidate, with_files, force).run()
+	except Timeout:
+		raise ValueError("another rollback of this site is running") from None
+
+
+class Rollback:
+	def __init__(self, candidate: core.Candidate, with_files: bool, force: bool):
+		self.candidate, self.with_files, self.force = candidate, with_files, force
+		self.config = frappe.get_site_path("site_config.json")
+		self.doc = None
+
+	def run(self) -> str:
+		before = [AppState(m.app, commit=m.current) for m in self.candidate.moves]
+		self.doc = frappe.get_doc(
+			{
+				"doctype": "Deployment",
+				"site": frappe.local.site,
+				"status": "In Progress",
+				"source": "Rollback",
+				"environment": frappe.get_cached_doc("Deploy Manager Settings").default_environment
+				or "Production",
+				"platform": core.BENCH,
+				"strategy": "In-place",
+				"started_at": now_datetime(),
+				"triggered_by": environment.operator(),
+				"host": environment.hostname(),
+				"pid": os.getpid(),
+				"rollback_of": self.candidate.deployment,
+			}
+		)
+		self.doc.set_apps(compare(before, [AppState(m.app, commit=m.target) for m in self.candidate.moves]))
+		self.doc.add_log(f"Rollback to {self.candidate.name} started by {self.doc.triggered_by}")
+		self.doc.insert(ignore_permissions=True)
+		frappe.db.commit()
+		flags = {flag: frappe.conf.get(flag) for flag in FLAGS}
+		step = "safety backup"
+		try:
+			safety = self.step(step, self.safety_backup)
+			step = "maintenance on"
+			self.step(step, lambda: [update_site_config(flag, 1) for flag in FLAGS])
+			for move in self.candidate.changed:
+				step = f"check out {move.app}"
+				self.step(step, lambda m=move: gitrepo.git(_repo(m.app), "checkout", "--detach", m.target))
+				step = f"requirements of {move.app}"
+				self.step(step, lambda m=move: _install(m.app))
+				if (Path(frappe.get_app_path(move.app)) / "public").is_dir():
+					step = f"build {move.app}"
+					self.step(step, lambda m=move: _bench("build", "--app", m.app, site=False))
+			step = "restore"
+			self.step(step, lambda: self.restore(safety))
+			step = "migrate"
+			self.step(step, lambda: _bench("migrate", "--skip-search-index"))
+			step = "clear cache"
+			self.step(step, lambda: _bench("clear-cache"))
+			step = "restart"
+			self.step(step, self.restart)
+		except Exception as e:
+			self.fail(step, e, flags)
+			raise RuntimeError(f"{self.doc.name}: {self.doc.failure_reason}") from e
+		self.put_back(flags)
+		self.finish()
+		return self.doc.name
+
+	def step(self, title: str, fn):
+		started = time.monotonic()
+		output = fn()
+		took = time.monotonic() - started
+		text = output if isinstance(output, str) else ""
+		self.doc.add_log(
+			f"{title}: done in {took:.1f}s" + (f"\n{text[-OUTPUT_KEPT:]}" if text.strip() else "")
+		)
+		self.doc.save(ignore_permissions=True)
+		frappe.db.commit()
+		return output
+
+	def safety_backup(self):
+		backup = backups.take("Pre-deploy", deployment=self.doc.name)
+		if backup.status != "Verified":
+			raise RuntimeError(f"the safety backup {backup.name} is {backup.status}: {backup.status_message}")
+		self.doc.backup = backup.name
+		return backup
+
+	def restore(self, safety) -> str:
+		"""The database (and files) from the candidate's backup, with Frappe's own restore. Our
+		records are kept aside and put back: they are the history, this rollback included."""
+		record = frappe.get_doc("Backup Record", self.candidate.backup)
+		paths = {
+			row.file_type: os.path.join(os.path.abspath(frappe.get_site_path()), row.path)
+			for row in record.files
+		}
+		args = ["restore", paths["Database"], "--force", *_root_args()]
+		if self.with_files:
+			for kind, option in (
+				("Public Files", "--with-public-files"),
+				("Private Files", "--with-private-files"),
+			):
+				if kind not in paths:
+					raise RuntimeError(f"{record.name} holds no {kind.lower()}: roll back without --files")
+				args += [option, paths[kind]]
+		kept = _own_rows()
+		frappe.db.commit()
+		frappe.db.close()
+		try:
+			output = _bench(*args)
+		finally:
+			frappe.connect()
+			_put_own_rows_back(kept)
+			frappe.db.commit()
+			self.doc = frappe.get_doc("Deployment", self.doc.name)
+		return output
+
+	def restart(self) -> str:
+		how = restarter()
+		if how == "supervisor":
+			return _run(["supervisorctl", "restart", "all"])
+		if how == "systemd":
+			return _run(["systemctl", "restart", "frappe-bench-web", "frappe-bench-workers"])
+		message = "neither supervisor nor systemd runs this bench: restart its web server and workers by hand"
+		print(message, file=sys.stderr)
+		return message
+
+	def put_back(self, flags: dict):
+		for flag, value in flags.items():
+			update_site_config(flag, "None" if value is None else value)
+		frappe.local.conf.update({flag: value for flag, value in flags.items()})
+
+	def fail(self, step: str, error: Exception, flags: dict):
+		self.put_back(flags)
+		self.doc.reload()
+		self.doc.status = "Failed"
+		self.doc.finished_at = now_datetime()
+		safety = self.doc.backup or "none was taken"
+		self.doc.failure_reason = (
+			f"{step} failed: {error}. Safety backup: {safety}. Maintenance mode and the scheduler are as they"
+			f" were. The way back: bench --site {frappe.local.site} deploy-manager backup --verify {safety},"
+			" then restore it with `bench restore` and check out the commits in this record's apps table."
+		)
+		self.doc.add_log(self.doc.failure_reason)
+		self.doc.save(ignore_permissions=True)
+		frappe.db.commit()
+
+	def finish(self):
+		self.doc.reload()
+		after = [
+			AppState(m.app, commit=gitrepo.read_state(_repo(m.app)).commit) for m in self.candidate.moves
+		]
+		before = [AppState(row.app, commit=row.from_commit) for row in self.doc.apps]
+		self.doc.set_apps(compare(before, after))
+		self.doc.finished_at = now_datetime()
+		self.doc.status = "Awaiting Verification"
+		took = time_diff_in_seconds(self.doc.finished_at, self.doc.started_at)
+		self.doc.add_log(f"Rollback finished in {took:.1f}s; post-deploy verification queued")
+		self.doc.save(ignore_permissions=True)
+		undone = frappe.get_doc("Deployment", self.candidate.deployment)
+		undone.status, undone.rolled_back_by = "Rolled Back", self.doc.name
+		undone.add_log(f"Rolled back by {self.doc.name}")
+		undone.save(ignore_permissions=True)
+		enqueue_post_deploy_verification(self.doc.name)
+		frappe.db.commit()
+
+
+def _install(app: str) -> str:
+	repo = _repo(app)
+	if not any((repo / name).exists() for name in ("pyproject.toml", "setup.py")):
+		return f"{app} has no package metadata: nothing to install"
+	return _run([str(Path(sys.executable).parent / "pip"), "install", "--quiet", "-e", str(repo)])
+
+
+def _own_rows() -> dict:
+	kept = {doctype: frappe.db.sql(f"select * from `tab{doctype}`", as_dict=True) for doctype in OWN_DOCTYPES}
+	# The naming series counters too: restored older, they would hand out names already taken.
+	kept["Series"] = frappe.db.sql(
+		"select name, current from tabSeries where name like 'DEP-%%' or name like 'BKP-%%' or name like 'VC-%%'",
+		as_dict=True,
+	)
+	return kept
+
+
+def _put_own_rows_back(kept: dict):
+	for row in kept.pop("Series"):
+		frappe.db.sql(
+			"insert into tabSeries (name, current) values (%s, %s) on duplicate key update current = greatest(current, %s)",
+			(row.name, row.current, row.current),
+		)
+	for doctype, rows in kept.items():
+		columns = set(frappe.db.get_table_columns(doctype))
+		frappe.db.sql(f"delete from `tab{doctype}`")
+		for row in rows:
+			values = {k: v for k, v in row.items() if k in columns}
+			fields = ", ".join(f"`{k}`" for k in values)
+			marks = ", ".join(["%s"] * len(values))
+			frappe.db.sql(f"insert into `tab{doctype}` ({fields}) values ({marks})", list(values.values()))
+
+
+def _root_args() -> list[str]:
+	login, password = frappe.conf.root_login or "root", frappe.conf.root_password
+	if password is None:
+		raise RuntimeError("restoring needs root_login and root_password in common_site_config.json")
+	return ["--db-root-username", login, "--db-root-password", password]
+
+
+def _bench(*args: str, site: bool = True) -> str:
+	"""A bench command in a child process, as bench runs it."""
+	command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe"]
+	command += ["--site", frappe.local.site] if site else []
+	return _run([*command, *args], cwd=os.path.join(get_bench_path(), "sites"))
+
+
+def _run(command: list[str], cwd: str | None = None) -> str:
+	done = subprocess.run(
+		command, cwd=cwd, capture_output=True, text=True, env={**os.environ, IN_ROLLBACK: "1"}, timeout=3600
+	)
+	output = (done.stdout + done.stderr).strip()
+	if done.returncode:
+		# The root password given to `bench restore` stays out of what is reported.
+		shown = " ".join("****" if a == frappe.conf.root_password else a for a in command[-6:])
+		raise RuntimeError(f"`{shown}` exited {done.returncode}: {output[-OUTPUT_KEPT:]}")
+	return output

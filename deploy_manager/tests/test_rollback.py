@@ -1,0 +1,119 @@
+"""A real rollback on the test site: the test app dm_probe moves to a commit whose patch changes data,
+then `deploy-manager rollback` brings back its commit and the rows from the pre-deploy backup."""
+
+import json
+import os
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from deploy_manager.tests.bench import bench_cmd
+from deploy_manager.tests.probe_app import ProbeApp
+
+SETTINGS = "Deploy Manager Settings"
+FLAGS = ("maintenance_mode", "pause_scheduler")
+
+
+class TestRollback(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.site = frappe.local.site
+		cls.probe = ProbeApp()
+		cls.probe.ensure_installed(cls.site)
+		cls.addClassCleanup(cls.probe.remove, cls.site)
+		# This bench runs inside a container, which detection would call Docker: say what it is.
+		frappe.db.set_single_value(SETTINGS, {"pre_deploy_backup": "Always", "platform": "Bench"})
+		frappe.db.commit()
+		cls.addClassCleanup(cls.reset_settings)
+
+	@classmethod
+	def reset_settings(cls):
+		frappe.db.set_single_value(SETTINGS, {"pre_deploy_backup": "In Production", "platform": ""})
+		frappe.db.commit()
+
+	def deploy_a_data_change(self) -> tuple[str, str, str, str]:
+		"""(commit before, commit after, the deployment, the ToDo its patch made)."""
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		before = self.probe.head
+		marker = f"rollback-probe-{frappe.generate_hash(length=8)}"
+		self.probe.add_patch(f'frappe.get_doc({{"doctype": "ToDo", "description": "{marker}"}}).insert()\n')
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		deployment = frappe.get_last_doc("Deployment", filters={"source": "Bench Migrate"})
+		self.assertTrue(frappe.db.exists("ToDo", {"description": marker}))
+		return before, self.probe.head, deployment.name, marker
+
+	def site_flags(self) -> dict:
+		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
+		return {flag: config.get(flag) for flag in FLAGS}
+
+	def test_candidates_plan_and_a_rollback_that_brings_back_code_and_rows(self):
+		before, after, deployment, marker = self.deploy_a_data_change()
+		listed = json.loads(bench_cmd(self.site, "deploy-manager", "candidates", "--json").stdout)[
+			"candidates"
+		]
+		candidate = next(c for c in listed if c["deployment"] == deployment)
+		self.assertTrue(candidate["restorable"], candidate)
+		self.assertIn({"app": "dm_probe", "current": after, "target": before}, candidate["apps"])
+		self.assertEqual(candidate["lost_since_backup"].get("tabToDo"), 1)
+
+		dry = bench_cmd(self.site, "deploy-manager", "rollback", candidate["name"], check=True)
+		self.assertIn(f"git -C apps/dm_probe checkout --detach {before}", dry.stdout)
+		self.assertIn("Dry run: nothing changed", dry.stdout)
+		self.assertEqual(self.probe.head, after)
+
+		flags = self.site_flags()
+		done = bench_cmd(
+			self.site, "deploy-manager", "rollback", candidate["name"], "--yes", "--accept-other-sites"
+		)
+		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+		self.assertEqual(self.probe.head, before)
+		self.assertFalse(frappe.db.exists("ToDo", {"description": marker}), "the patch's row is still there")
+		self.assertEqual(self.site_flags(), flags)
+		undone = frappe.get_doc("Deployment", deployment)
+		self.assertEqual(undone.status, "Rolled Back")
+		rollback = frappe.get_doc("Deployment", undone.rolled_back_by)
+		self.assertEqual((rollback.source, rollback.rollback_of), ("Rollback", deployment))
+		self.assertEqual(rollback.status, "Awaiting Verification", rollback.log)
+		probe = next(row for row in rollback.apps if row.app == "dm_probe")
+		self.assertEqual((probe.from_commit, probe.to_commit), (after, before))
+		self.assertEqual(frappe.db.get_value("Backup Record", rollback.backup, "status"), "Verified")
+		for step in ("safety backup", "check out dm_probe", "restore", "migrate", "clear cache"):
+			self.assertIn(f"{step}: done in", rollback.log)
+		# The history survived the restore: the deployment undone is still recorded after it.
+		self.assertTrue(frappe.db.exists("Deployment", deployment))
+
+	def test_a_rollback_failing_half_way_keeps_the_flags_and_the_safety_backup(self):
+		_, _, deployment, _ = self.deploy_a_data_change()
+		backup = frappe.db.get_value("Deployment", deployment, "backup")
+		database = next(
+			f.path for f in frappe.get_doc("Backup Record", backup).files if f.file_type == "Database"
+		)
+		os.rename(frappe.get_site_path(database), frappe.get_site_path(database) + ".away")
+		flags = self.site_flags()
+		try:
+			failed = bench_cmd(
+				self.site,
+				"deploy-manager",
+				"rollback",
+				f"before-{deployment}",
+				"--yes",
+				"--accept-other-sites",
+			)
+		finally:
+			os.rename(frappe.get_site_path(database) + ".away", frappe.get_site_path(database))
+		self.assertNotEqual(failed.returncode, 0)
+		self.assertIn("restore failed", failed.stderr)
+		self.assertEqual(self.site_flags(), flags)
+		rollback = frappe.get_last_doc("Deployment", filters={"source": "Rollback"})
+		self.assertEqual((rollback.status, rollback.rollback_of), ("Failed", deployment))
+		self.assertIn("Safety backup: BKP-", rollback.failure_reason)
+		self.assertEqual(frappe.db.get_value("Backup Record", rollback.backup, "status"), "Verified")
+		self.assertNotEqual(frappe.db.get_value("Deployment", deployment, "status"), "Rolled Back")
+
+	def test_refusals(self):
+		self.deploy_a_data_change()
+		unknown = bench_cmd(self.site, "deploy-manager", "rollback", "before-DEP-1999-00001", "--yes")
+		self.assertIn("no rollback candidate before-DEP-1999-00001", unknown.stderr)
+		others = bench_cmd(self.site, "deploy-manager", "rollback", "--yes")
+		self.assertIn("--accept-other-sites", others.stderr)
