@@ -66,3 +66,19 @@ def check_backup(name: str, drill: bool = False) -> dict:
 	if not job:
 		return {"queued": False, "message": _("{0} is already being checked.").format(name)}
 	return {"queued": True, "message": _("Queued; the result shows here when done.")}
+
+
+@frappe.whitelist()
+def rollback_plan(deployment: str) -> dict:
+	"""The rollback that would undo `deployment`: its candidate and the exact steps for this bench's
+	platform, with the command that runs them. Shows only: Desk never rolls back."""
+	from deploy_manager.services import rollback
+
+	require_role()
+	frappe.get_doc("Deployment", deployment).check_permission("read")
+	candidate = rollback.find(deployment)
+	return {
+		**rollback.describe(candidate),
+		"plan": rollback.plan(candidate).text(),
+		"command": f"bench --site {frappe.local.site} deploy-manager rollback {candidate.name} --yes",
+	}

@@ -117,3 +117,34 @@ class TestRollback(FrappeTestCase):
 		self.assertIn("no rollback candidate before-DEP-1999-00001", unknown.stderr)
 		others = bench_cmd(self.site, "deploy-manager", "rollback", "--yes")
 		self.assertIn("--accept-other-sites", others.stderr)
+
+	def test_desk_shows_candidates_and_the_plan_but_only_to_deploy_managers(self):
+		from deploy_manager.api import rollback_plan
+		from deploy_manager.deploy_manager.report.rollback_candidates.rollback_candidates import execute
+
+		_, _, deployment, _ = self.deploy_a_data_change()
+		_, rows = execute({"restorable_only": 1})
+		row = next(r for r in rows if r["deployment"] == deployment)
+		self.assertEqual(row["restorable"], 1)
+		self.assertIn(f"deploy-manager rollback before-{deployment}", row["command"])
+		for user in ("Guest", self.user_with("dm-plain@example.com")):
+			frappe.set_user(user)
+			with self.assertRaises(frappe.PermissionError, msg=user):
+				rollback_plan(deployment)
+		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		try:
+			shown = rollback_plan(deployment)
+		finally:
+			frappe.set_user("Administrator")
+		self.assertIn("checkout --detach", shown["plan"])
+		self.assertTrue(shown["command"].endswith(f"rollback before-{deployment} --yes"))
+
+	def user_with(self, email: str, *roles: str) -> str:
+		if not frappe.db.exists("User", email):
+			user = frappe.get_doc(
+				{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
+			)
+			user.insert(ignore_permissions=True)
+			user.add_roles(*roles)
+		frappe.db.commit()
+		return email
