@@ -157,8 +157,11 @@ def candidates(context, as_json):
 @click.option(
 	"--accept-other-sites", is_flag=True, help="Roll back although other sites share this bench's code"
 )
+@click.option(
+	"--fast", is_flag=True, help="Restore only the tables the deployment touched, where that is safe"
+)
 @pass_context
-def rollback_command(context, candidate, dry_run, yes, with_files, force, accept_other_sites):
+def rollback_command(context, candidate, dry_run, yes, with_files, force, accept_other_sites, fast):
 	"""Return to CANDIDATE (default: the newest restorable one). Prints the plan; --yes carries it out."""
 	from deploy_manager.services import rollback
 
@@ -167,13 +170,19 @@ def rollback_command(context, candidate, dry_run, yes, with_files, force, accept
 			chosen = rollback.find(candidate)
 			click.echo(f"Rollback to {chosen.name} (undoes {chosen.deployment}):")
 			click.echo(rollback.plan(chosen, with_files).text())
+			tables = rollback.fast_path(chosen)
+			if isinstance(tables, str):
+				click.echo(f"Fast path not offered: {tables}")
+			else:
+				restore, drop = (", ".join(t) or "no table" for t in tables)
+				click.echo(f"Fast path offered (--fast): restore {restore}; drop {drop}")
 			others = rollback.other_sites()
 			if others:
 				click.echo(f"Other sites on this bench move with the code: {', '.join(others)}")
 			if dry_run or not yes:
 				click.echo("Dry run: nothing changed. Run with --yes to roll back.")
 				return
-			name = rollback.execute(chosen, with_files, force, accept_other_sites)
+			name = rollback.execute(chosen, with_files, force, accept_other_sites, fast)
 		except (ValueError, RuntimeError) as e:
 			raise click.ClickException(str(e)) from None
 	click.echo(f"Rolled back: {name}; post-deploy verification queued.")

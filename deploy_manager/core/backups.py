@@ -210,6 +210,27 @@ def verify_config(path: str | Path) -> Integrity:
 	return Integrity(VERIFIED, f"{len(config)} settings", sha256)
 
 
+# Where a table's (or view's) part of a mariadb-dump begins, and where the dump's closing settings do.
+SECTION = re.compile(
+	rb"-- (?:Table structure for table|Temporary table structure for view|Final view structure for view) "
+	+ _NAME
+)
+TRAILER = b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;"
+
+
+def select_tables(lines: Iterable[bytes], tables: set[str]) -> Iterable[bytes]:
+	"""The dump with only the parts of `tables`: each part drops, creates and fills its table; the
+	dump's opening and closing settings (character set, checks) are kept."""
+	keep = True
+	for line in lines:
+		if line.startswith(b"-- ") and (section := SECTION.match(line)):
+			keep = _name(section.group(1)) in tables
+		elif line.startswith(TRAILER):
+			keep = True
+		if keep:
+			yield line
+
+
 def compare_counts(recorded: Mapping[str, int], restored: Mapping[str, int]) -> list[str]:
 	"""One line per table whose rows differ between the backup and its restore, by table name."""
 	lines = []

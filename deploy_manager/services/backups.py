@@ -344,9 +344,22 @@ def _root_credentials() -> tuple[str, str]:
 
 
 def _restore(database: str, scratch: str, encrypted: bool):
-	"""gzip (after gpg for an encrypted dump) into the mariadb client, as Frappe's restore does; no
-	shell, and the password in a private option file rather than on a command line."""
 	login, password = _root_credentials()
+	pipe_dump(database, encrypted, scratch, login, password)
+
+
+def pipe_dump(
+	database: str,
+	encrypted: bool,
+	into: str,
+	login: str,
+	password: str,
+	tables: set[str] | None = None,
+	first: bytes = b"",
+):
+	"""gzip (after gpg for an encrypted dump) into the mariadb client, as Frappe's restore does; no
+	shell, and the password in a private option file rather than on a command line. With `tables`,
+	only their parts of the dump go in (after the statements in `first`)."""
 	client = shutil.which("mariadb") or shutil.which("mysql")
 	with tempfile.TemporaryDirectory() as private:
 		options = os.path.join(private, "client.cnf")
@@ -360,9 +373,7 @@ def _restore(database: str, scratch: str, encrypted: bool):
 				f"--port={cint(frappe.conf.db_port) or 3306}",
 			]
 		)
-		steps = []
-		if encrypted:
-			steps.append(_gpg_decrypt(database))
+		steps = [_gpg_decrypt(database)] if encrypted else []
 		steps.append(
 			subprocess.Popen(
 				["gzip", "-cd", *([] if encrypted else [database])],
@@ -371,18 +382,33 @@ def _restore(database: str, scratch: str, encrypted: bool):
 				stderr=subprocess.PIPE,
 			)
 		)
-		mariadb = subprocess.run(
-			[client, f"--defaults-extra-file={options}", *connect, scratch],
-			stdin=steps[-1].stdout,
-			capture_output=True,
-			text=True,
-		)
+		command = [client, f"--defaults-extra-file={options}", *connect, into]
+		if tables is None:
+			mariadb = subprocess.run(command, stdin=steps[-1].stdout, capture_output=True, text=True)
+		else:
+			mariadb = _feed(command, first, integrity.select_tables(steps[-1].stdout, tables))
 		for step in steps:
 			step.stdout.close()
 			step.wait()
 	failed = [s for s in steps if s.returncode] + ([mariadb] if mariadb.returncode else [])
 	if failed:
-		raise RuntimeError(f"the restore into {scratch} failed: {(mariadb.stderr or '').strip()[:300]}")
+		raise RuntimeError(f"the restore into {into} failed: {(mariadb.stderr or '').strip()[:300]}")
+
+
+def _feed(command: list[str], first: bytes, lines) -> subprocess.CompletedProcess:
+	with tempfile.TemporaryFile() as errors:
+		client = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+		try:
+			client.stdin.write(first)
+			client.stdin.writelines(lines)
+		except BrokenPipeError:
+			pass  # the client stopped: its error says why
+		client.stdin.close()
+		client.wait()
+		errors.seek(0)
+		return subprocess.CompletedProcess(
+			command, client.returncode, "", errors.read().decode(errors="replace")
+		)
 
 
 def _gpg_decrypt(database: str) -> subprocess.Popen:

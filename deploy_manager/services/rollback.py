@@ -140,6 +140,48 @@ def _rows_changed_since(recorded: dict, busiest: int = 5) -> dict:
 	return dict(sorted(((t, d) for t, d in exact.items() if d), key=lambda item: -abs(item[1]))[:busiest])
 
 
+# More touched tables than this and the fast path saves little over a full restore.
+FAST_PATH_MAX_TABLES = 10
+
+
+def fast_path(candidate: core.Candidate) -> tuple[list[str], list[str]] | str:
+	"""(tables to restore from the backup, tables the deployment created, to drop), or why restoring
+	table by table is not safe here: only the latest deployment, with its touched tables recorded."""
+	undone = frappe.get_doc("Deployment", candidate.deployment)
+	touched = [t for t in (undone.touched_tables or "").splitlines() if t.strip()]
+	if not touched:
+		return "the deployment recorded no touched tables"
+	later = frappe.get_all(
+		"Deployment",
+		filters={"creation": (">", undone.creation), "source": ("in", ("Bench Migrate", "Deploy Command"))},
+		pluck="name",
+		limit=1,
+	)
+	if later:
+		return f"{later[0]} came after it: only the latest deployment can be undone table by table"
+	if len(touched) > FAST_PATH_MAX_TABLES:
+		return f"it touched {len(touched)} tables (more than {FAST_PATH_MAX_TABLES})"
+	recorded = frappe.parse_json(
+		frappe.db.get_value("Backup Record", candidate.backup, "table_counts") or "{}"
+	)
+	return [t for t in touched if t in recorded], [t for t in touched if t not in recorded]
+
+
+def restore_tables(database_file: str, encrypted: bool, tables: list[str], created: list[str]):
+	"""The fast path: only `tables` from the dump, into the site's own database with its own user,
+	after dropping the tables the deployment created."""
+	drops = "".join(f"DROP TABLE IF EXISTS `{t}`;\n" for t in created)
+	backups.pipe_dump(
+		database_file,
+		encrypted,
+		frappe.conf.db_name,
+		frappe.conf.db_user or frappe.conf.db_name,
+		frappe.conf.db_password,
+		tables=set(tables),
+		first=f"SET FOREIGN_KEY_CHECKS=0;\n{drops}".encode(),
+	)
+
+
 def restarter() -> str:
 	bench = Path(get_bench_path())
 	if (bench / "config" / "supervisor.conf").exists() and shutil.which("supervisorctl"):
@@ -158,7 +200,9 @@ def other_sites() -> list[str]:
 	return [site for site in get_sites() if site != frappe.local.site]
 
 
-def execute(candidate: core.Candidate, with_files: bool, force: bool, accept_other_sites: bool) -> str:
+def execute(
+	candidate: core.Candidate, with_files: bool, force: bool, accept_other_sites: bool, fast: bool = False
+) -> str:
 	"""The rollback, on the bench platform; returns the rollback Deployment's name."""
 	the_plan = plan(candidate, with_files)
 	if not the_plan.runnable:
@@ -173,20 +217,24 @@ def execute(candidate: core.Candidate, with_files: bool, force: bool, accept_oth
 			f"checking out code moves every site of this bench ({', '.join(others)}): pass"
 			" --accept-other-sites to roll back anyway"
 		)
+	tables = fast_path(candidate) if fast else None
+	if isinstance(tables, str):
+		raise ValueError(f"the fast path is not safe here: {tables}; roll back without --fast")
 	dirty = [m.app for m in candidate.changed if gitrepo.read_state(_repo(m.app)).dirty]
 	if dirty and not force:
 		raise ValueError(f"uncommitted changes in {', '.join(dirty)}: commit or stash them, or pass --force")
 	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "deploy_manager_rollback.lock")), timeout=0)
 	try:
 		with lock:
-			return Rollback(candidate, with_files, force).run()
+			return Rollback(candidate, with_files, force, tables).run()
 	except Timeout:
 		raise ValueError("another rollback of this site is running") from None
 
 
 class Rollback:
-	def __init__(self, candidate: core.Candidate, with_files: bool, force: bool):
+	def __init__(self, candidate: core.Candidate, with_files: bool, force: bool, tables=None):
 		self.candidate, self.with_files, self.force = candidate, with_files, force
+		self.tables = tables  # (restore, drop) for the fast path
 		self.config = frappe.get_site_path("site_config.json")
 		self.doc = None
 
@@ -265,6 +313,16 @@ class Rollback:
 		"""The database (and files) from the candidate's backup, with Frappe's own restore. Our
 		records are kept aside and put back: they are the history, this rollback included."""
 		record = frappe.get_doc("Backup Record", self.candidate.backup)
+		if self.tables and not self.with_files:
+			restore, created = self.tables
+			database = next(row.path for row in record.files if row.file_type == "Database")
+			restore_tables(
+				os.path.join(os.path.abspath(frappe.get_site_path()), database),
+				record.encrypted,
+				restore,
+				created,
+			)
+			return f"fast path: restored {', '.join(restore) or 'no table'}; dropped {', '.join(created) or 'no table'}"
 		paths = {
 			row.file_type: os.path.join(os.path.abspath(frappe.get_site_path()), row.path)
 			for row in record.files

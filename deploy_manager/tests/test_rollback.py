@@ -148,3 +148,30 @@ class TestRollback(FrappeTestCase):
 			user.add_roles(*roles)
 		frappe.db.commit()
 		return email
+
+	def test_the_fast_path_restores_only_the_touched_tables_and_keeps_work_done_since(self):
+		before, _, deployment, marker = self.deploy_a_data_change()
+		touched = frappe.db.get_value("Deployment", deployment, "touched_tables").splitlines()
+		self.assertIn("tabToDo", touched)
+		self.assertNotIn("tabNote", touched)
+		note = frappe.get_doc({"doctype": "Note", "title": f"written after {deployment}"}).insert()
+		frappe.db.commit()
+		dry = bench_cmd(self.site, "deploy-manager", "rollback", f"before-{deployment}", check=True)
+		self.assertIn("Fast path offered (--fast): restore ", dry.stdout)
+		done = bench_cmd(
+			self.site,
+			"deploy-manager",
+			"rollback",
+			f"before-{deployment}",
+			"--yes",
+			"--fast",
+			"--accept-other-sites",
+		)
+		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+		self.assertEqual(self.probe.head, before)
+		self.assertFalse(frappe.db.exists("ToDo", {"description": marker}))
+		self.assertTrue(frappe.db.exists("Note", note.name), "the fast path lost work done since the deploy")
+		rollback = frappe.get_doc(
+			"Deployment", frappe.db.get_value("Deployment", deployment, "rolled_back_by")
+		)
+		self.assertIn("fast path: restored", rollback.log)

@@ -448,3 +448,23 @@ def test_newest_real_backup_is_verified():
 			rows += line.startswith(b"(")
 	assert len(result.details["tables"]) == tables
 	assert sum(result.details["rows"].values()) == rows
+
+
+def test_select_tables_keeps_the_settings_and_only_the_named_tables():
+	from deploy_manager.core.backups import select_tables
+
+	dump = [
+		b"/*!40101 SET NAMES utf8mb4 */;\n",
+		b"-- Table structure for table `tabA`\n",
+		b"CREATE TABLE `tabA` (x int);\n",
+		b"INSERT INTO `tabA` VALUES\n",
+		b"(1);\n",
+		b"-- Table structure for table `tab``B`\n",
+		b"CREATE TABLE `tab``B` (x int);\n",
+		b"-- Temporary table structure for view `vC`\n",
+		b"CREATE VIEW ...;\n",
+		b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n",
+		b"-- Dump completed on 2026-11-26 18:25:34\n",
+	]
+	kept = list(select_tables(dump, {"tab`B"}))
+	assert kept == [dump[0], dump[5], dump[6], dump[9], dump[10]]
