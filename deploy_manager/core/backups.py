@@ -220,11 +220,15 @@ TRAILER = b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;"
 
 def select_tables(lines: Iterable[bytes], tables: set[str]) -> Iterable[bytes]:
 	"""The dump with only the parts of `tables`: each part drops, creates and fills its table; the
-	dump's opening and closing settings (character set, checks) are kept."""
-	keep = True
+	dump's opening settings (character set, checks) are kept. Reading stops after the last table."""
+	keep, left = True, set(tables)
 	for line in lines:
 		if line.startswith(b"-- ") and (section := SECTION.match(line)):
-			keep = _name(section.group(1)) in tables
+			if not left:
+				return  # every table is in; the rest of the dump only restores session settings
+			name = _name(section.group(1))
+			keep = name in left
+			left.discard(name)
 		elif line.startswith(TRAILER):
 			keep = True
 		if keep:

@@ -6,6 +6,7 @@ folder Frappe's own clean-up deletes from (backups older than a day). Retention 
 what no rollback point needs, and records why.
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -374,19 +375,23 @@ def pipe_dump(
 			]
 		)
 		steps = [_gpg_decrypt(database)] if encrypted else []
-		steps.append(
-			subprocess.Popen(
-				["gzip", "-cd", *([] if encrypted else [database])],
-				stdin=steps[-1].stdout if steps else None,
-				stdout=subprocess.PIPE,
-				stderr=subprocess.PIPE,
-			)
-		)
 		command = [client, f"--defaults-extra-file={options}", *connect, into]
 		if tables is None:
+			steps.append(
+				subprocess.Popen(
+					["gzip", "-cd", *([] if encrypted else [database])],
+					stdin=steps[-1].stdout if steps else None,
+					stdout=subprocess.PIPE,
+					stderr=subprocess.PIPE,
+				)
+			)
 			mariadb = subprocess.run(command, stdin=steps[-1].stdout, capture_output=True, text=True)
 		else:
-			mariadb = _feed(command, first, integrity.select_tables(steps[-1].stdout, tables))
+			# Decompressed here, as the lines are filtered here: no second process and pipe to copy through.
+			with gzip.open(steps[-1].stdout if steps else database, "rb") as dump:
+				mariadb = _feed(command, first, integrity.select_tables(dump, tables))
+			for _ in iter(lambda: steps[-1].stdout.read(1 << 20), b"") if steps else ():
+				pass  # gpg runs to its end, so that its exit code speaks of the file, not of a closed pipe
 		for step in steps:
 			step.stdout.close()
 			step.wait()

@@ -466,5 +466,6 @@ def test_select_tables_keeps_the_settings_and_only_the_named_tables():
 		b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n",
 		b"-- Dump completed on 2026-11-26 18:25:34\n",
 	]
-	kept = list(select_tables(dump, {"tab`B"}))
-	assert kept == [dump[0], dump[5], dump[6], dump[9], dump[10]]
+	assert list(select_tables(dump, {"vC"})) == [dump[0], *dump[7:]]
+	# Once every table named is in, the rest is not read.
+	assert list(select_tables(iter(dump), {"tab`B"})) == [dump[0], dump[5], dump[6]]
