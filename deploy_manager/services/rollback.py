@@ -164,6 +164,8 @@ def fast_path(candidate: core.Candidate) -> tuple[list[str], list[str]] | str:
 	recorded = frappe.parse_json(
 		frappe.db.get_value("Backup Record", candidate.backup, "table_counts") or "{}"
 	)
+	# Naming series counters only go up: restored older, they would hand out names already taken.
+	touched = [t for t in touched if t != "tabSeries"]
 	return [t for t in touched if t in recorded], [t for t in touched if t not in recorded]
 
 

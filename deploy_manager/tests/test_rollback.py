@@ -175,3 +175,7 @@ class TestRollback(FrappeTestCase):
 			"Deployment", frappe.db.get_value("Deployment", deployment, "rolled_back_by")
 		)
 		self.assertIn("fast path: restored", rollback.log)
+		self.assertNotIn("tabSeries", rollback.log.split("fast path: restored")[1].splitlines()[0])
+		# Names keep counting up: a new deployment gets a new name.
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		self.assertGreater(frappe.get_last_doc("Deployment").name, rollback.name)
