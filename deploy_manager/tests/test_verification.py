@@ -6,7 +6,7 @@ import frappe
 import requests
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
-from frappe.utils.background_jobs import is_job_enqueued
+from frappe.utils.background_jobs import get_queues, is_job_enqueued
 from frappe.utils.password import update_password
 
 from deploy_manager.api import verify_now
@@ -51,6 +51,9 @@ class HealthySiteTestCase(FrappeTestCase):
 		cls.port = free_port()
 		cls.processes["web"] = serve(cls.site, cls.port)
 		cls.configure(site_url=f"http://127.0.0.1:{cls.port}")
+		# Jobs queued by earlier test modules, which ran without workers, would keep these busy.
+		for queue in get_queues():
+			queue.empty()
 		cls.start_workers()
 		cls.processes["scheduler"] = spawn(cls.site, "schedule")
 		cls.wait_until_healthy()
