@@ -62,7 +62,17 @@ def take(trigger: str, with_files: bool = False, deployment: str | None = None):
 			"encrypted": cint(frappe.get_system_settings("encrypt_backup")),
 		}
 	).insert(ignore_permissions=True)
-	os.rename(staging, folder(doc.name))
+	try:
+		os.rename(staging, folder(doc.name))
+		return _record(doc, odb)
+	except BaseException:
+		# The record goes with the transaction: its files must not stay behind under its name.
+		shutil.rmtree(staging, ignore_errors=True)
+		shutil.rmtree(folder(doc.name), ignore_errors=True)
+		raise
+
+
+def _record(doc, odb):
 	doc.location = os.path.relpath(folder(doc.name), _site())
 	for kind, attribute in KINDS.items():
 		taken = getattr(odb, attribute, None)
@@ -92,7 +102,7 @@ def verify(doc, first: bool = False):
 	recorded = json.loads(doc.table_counts or "{}")
 	outcomes = []
 	for row in doc.files:
-		path = _path(row.path)
+		path = path_of(row.path)
 		outcome = _verify_file(row, path, list(recorded), first)
 		if outcome.sha256:
 			if row.sha256 and row.sha256 != outcome.sha256:
@@ -135,7 +145,7 @@ def _overall(outcomes: list[tuple[str, integrity.Integrity]]) -> tuple[str, str]
 	return integrity.VERIFIED, "; ".join(f"{kind}: {o.message}" for kind, o in outcomes)
 
 
-def _path(relative: str) -> str:
+def path_of(relative: str) -> str:
 	"""A path stored on a record, resolved inside the site: a record cannot point elsewhere."""
 	return str(integrity.inside(relative, _site()))
 
@@ -285,7 +295,7 @@ def drill(doc) -> None:
 	scratch = f"dm_drill_{frappe.generate_hash(length=10)}"
 	try:
 		_require_restorable(doc)
-		database = next(_path(row.path) for row in doc.files if row.file_type == "Database")
+		database = next(path_of(row.path) for row in doc.files if row.file_type == "Database")
 		with _root() as root:
 			root.cursor().execute(f"CREATE DATABASE `{scratch}`")
 			try:
@@ -365,7 +375,7 @@ def pipe_dump(
 	with tempfile.TemporaryDirectory() as private:
 		options = os.path.join(private, "client.cnf")
 		with open(os.open(options, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-			f.write(f"[client]\nuser={login}\npassword={password}\n")
+			f.write(f"[client]\nuser={_quoted(login)}\npassword={_quoted(password)}\n")
 		connect = (
 			[f"--socket={frappe.conf.db_socket}"]
 			if frappe.conf.db_socket
@@ -385,7 +395,18 @@ def pipe_dump(
 					stderr=subprocess.PIPE,
 				)
 			)
-			mariadb = subprocess.run(command, stdin=steps[-1].stdout, capture_output=True, text=True)
+			with tempfile.TemporaryFile() as errors:
+				client_process = subprocess.Popen(
+					command, stdin=steps[-1].stdout, stdout=subprocess.DEVNULL, stderr=errors
+				)
+				# Only the consumers hold the pipes now: one that stops makes the one before it stop too.
+				for step in steps:
+					step.stdout.close()
+				client_process.wait()
+				errors.seek(0)
+				mariadb = subprocess.CompletedProcess(
+					command, client_process.returncode, "", errors.read().decode(errors="replace")
+				)
 		else:
 			# Decompressed here, as the lines are filtered here: no second process and pipe to copy through.
 			with gzip.open(steps[-1].stdout if steps else database, "rb") as dump:
@@ -400,15 +421,20 @@ def pipe_dump(
 		raise RuntimeError(f"the restore into {into} failed: {(mariadb.stderr or '').strip()[:300]}")
 
 
+def _quoted(value: str) -> str:
+	# Option files end a value at "#" unless it is quoted.
+	return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _feed(command: list[str], first: bytes, lines) -> subprocess.CompletedProcess:
 	with tempfile.TemporaryFile() as errors:
 		client = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
 		try:
 			client.stdin.write(first)
 			client.stdin.writelines(lines)
+			client.stdin.close()
 		except BrokenPipeError:
 			pass  # the client stopped: its error says why
-		client.stdin.close()
 		client.wait()
 		errors.seek(0)
 		return subprocess.CompletedProcess(

@@ -31,6 +31,8 @@ OWN_TABLES = {
 	"tabBackup Record",
 	"tabBackup File",
 	"tabBackup App",
+	"tabVerification Check",
+	"tabVerification Result",
 }
 # Set by a rollback for the migrate it runs: it records itself.
 IN_ROLLBACK = "DEPLOY_MANAGER_ROLLBACK"

@@ -8,6 +8,7 @@ survive the database restore: they are the history of what happened, including t
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -164,6 +165,8 @@ def fast_path(candidate: core.Candidate) -> tuple[list[str], list[str]] | str:
 	recorded = frappe.parse_json(
 		frappe.db.get_value("Backup Record", candidate.backup, "table_counts") or "{}"
 	)
+	if not recorded:
+		return f"{candidate.backup} recorded no tables to tell restored ones from created ones"
 	# Naming series counters only go up: restored older, they would hand out names already taken.
 	touched = [t for t in touched if t != "tabSeries"]
 	return [t for t in touched if t in recorded], [t for t in touched if t not in recorded]
@@ -225,6 +228,7 @@ def execute(
 	dirty = [m.app for m in candidate.changed if gitrepo.read_state(_repo(m.app)).dirty]
 	if dirty and not force:
 		raise ValueError(f"uncommitted changes in {', '.join(dirty)}: commit or stash them, or pass --force")
+	_check_restorable(candidate, with_files, fast=bool(tables))
 	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "deploy_manager_rollback.lock")), timeout=0)
 	try:
 		with lock:
@@ -233,11 +237,25 @@ def execute(
 		raise ValueError("another rollback of this site is running") from None
 
 
+def _check_restorable(candidate: core.Candidate, with_files: bool, fast: bool):
+	"""What the restore needs, checked before any code moves: the backup read again, its files, and
+	(for a full restore) the database admin's credentials."""
+	record = frappe.get_doc("Backup Record", candidate.backup)
+	backups.verify(record)
+	frappe.db.commit()
+	if record.status != "Verified":
+		raise ValueError(f"{record.name} is {record.status} now: {record.status_message}")
+	kinds = {row.file_type for row in record.files}
+	if with_files and not {"Public Files", "Private Files"} <= kinds:
+		raise ValueError(f"{record.name} holds no files: roll back without --files")
+	if not fast and frappe.conf.root_password is None:
+		raise ValueError("restoring needs root_login and root_password in common_site_config.json")
+
+
 class Rollback:
 	def __init__(self, candidate: core.Candidate, with_files: bool, force: bool, tables=None):
 		self.candidate, self.with_files, self.force = candidate, with_files, force
 		self.tables = tables  # (restore, drop) for the fast path
-		self.config = frappe.get_site_path("site_config.json")
 		self.doc = None
 
 	def run(self) -> str:
@@ -263,34 +281,45 @@ class Rollback:
 		self.doc.add_log(f"Rollback to {self.candidate.name} started by {self.doc.triggered_by}")
 		self.doc.insert(ignore_permissions=True)
 		frappe.db.commit()
-		flags = {flag: frappe.conf.get(flag) for flag in FLAGS}
-		step = "safety backup"
+		# The site's own config, where update_site_config writes (common_site_config may hold them too).
+		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
+		flags = {flag: config.get(flag) for flag in FLAGS}
+		step = "maintenance on"
 		try:
-			safety = self.step(step, self.safety_backup)
-			step = "maintenance on"
+			# First: writes made after the safety backup began would be lost by the restore.
 			self.step(step, lambda: [update_site_config(flag, 1) for flag in FLAGS])
+			step = "safety backup"
+			self.step(step, self.safety_backup)
 			for move in self.candidate.changed:
 				step = f"check out {move.app}"
-				self.step(step, lambda m=move: gitrepo.git(_repo(m.app), "checkout", "--detach", m.target))
+				self.step(step, lambda m=move: self.checkout(m.app, m.target))
 				step = f"requirements of {move.app}"
 				self.step(step, lambda m=move: _install(m.app))
 				if (Path(frappe.get_app_path(move.app)) / "public").is_dir():
 					step = f"build {move.app}"
 					self.step(step, lambda m=move: _bench("build", "--app", m.app, site=False))
 			step = "restore"
-			self.step(step, lambda: self.restore(safety))
+			self.step(step, self.restore)
 			step = "migrate"
 			self.step(step, lambda: _bench("migrate", "--skip-search-index"))
 			step = "clear cache"
 			self.step(step, lambda: _bench("clear-cache"))
-			step = "restart"
-			self.step(step, self.restart)
-		except Exception as e:
+		except BaseException as e:
+			# BaseException: an operator's Ctrl-C must not leave the site in maintenance either.
 			self.fail(step, e, flags)
 			raise RuntimeError(f"{self.doc.name}: {self.doc.failure_reason}") from e
 		self.put_back(flags)
+		try:
+			self.step("restart", self.restart)
+		except Exception as e:
+			# The rollback itself is done: a process manager that refuses is a warning, not a failure.
+			self.doc.add_log(f"restart: not done ({e}); restart the bench's web server and workers by hand")
 		self.finish()
 		return self.doc.name
+
+	def checkout(self, app: str, commit: str) -> str:
+		force = ["--force"] if self.force else []
+		return gitrepo.git(_repo(app), "checkout", *force, "--detach", commit, timeout=600)
 
 	def step(self, title: str, fn):
 		started = time.monotonic()
@@ -311,42 +340,50 @@ class Rollback:
 		self.doc.backup = backup.name
 		return backup
 
-	def restore(self, safety) -> str:
+	def restore(self) -> str:
 		"""The database (and files) from the candidate's backup, with Frappe's own restore. Our
-		records are kept aside and put back: they are the history, this rollback included."""
+		records are kept aside, in memory and in a file, and put back: they are the history, this
+		rollback included."""
 		record = frappe.get_doc("Backup Record", self.candidate.backup)
+		paths = {row.file_type: backups.path_of(row.path) for row in record.files}
 		if self.tables and not self.with_files:
 			restore, created = self.tables
-			database = next(row.path for row in record.files if row.file_type == "Database")
-			restore_tables(
-				os.path.join(os.path.abspath(frappe.get_site_path()), database),
-				record.encrypted,
-				restore,
-				created,
-			)
+			restore_tables(paths["Database"], record.encrypted, restore, created)
 			return f"fast path: restored {', '.join(restore) or 'no table'}; dropped {', '.join(created) or 'no table'}"
-		paths = {
-			row.file_type: os.path.join(os.path.abspath(frappe.get_site_path()), row.path)
-			for row in record.files
-		}
-		args = ["restore", paths["Database"], "--force", *_root_args()]
+		# Frappe's restore takes the admin's password from common_site_config: never on a command line.
+		args = [
+			"restore",
+			paths["Database"],
+			"--force",
+			"--db-root-username",
+			frappe.conf.root_login or "root",
+		]
 		if self.with_files:
-			for kind, option in (
-				("Public Files", "--with-public-files"),
-				("Private Files", "--with-private-files"),
-			):
-				if kind not in paths:
-					raise RuntimeError(f"{record.name} holds no {kind.lower()}: roll back without --files")
-				args += [option, paths[kind]]
+			args += [
+				"--with-public-files",
+				paths["Public Files"],
+				"--with-private-files",
+				paths["Private Files"],
+			]
 		kept = _own_rows()
+		history = os.path.join(backups.folder(""), f"history-{self.doc.name}.json")
+		os.makedirs(os.path.dirname(history), exist_ok=True)
+		with open(history, "w") as f:
+			f.write(frappe.as_json(kept))
 		frappe.db.commit()
 		frappe.db.close()
 		try:
 			output = _bench(*args)
 		finally:
-			frappe.connect()
-			_put_own_rows_back(kept)
-			frappe.db.commit()
+			try:
+				frappe.connect()
+				_put_own_rows_back(kept)
+				frappe.db.commit()
+				os.remove(history)
+			except Exception as e:
+				raise RuntimeError(
+					f"our records could not be put back ({e}); they are kept in {history}"
+				) from e
 			self.doc = frappe.get_doc("Deployment", self.doc.name)
 		return output
 
@@ -365,20 +402,30 @@ class Rollback:
 			update_site_config(flag, "None" if value is None else value)
 		frappe.local.conf.update({flag: value for flag, value in flags.items()})
 
-	def fail(self, step: str, error: Exception, flags: dict):
+	def fail(self, step: str, error: BaseException, flags: dict):
 		self.put_back(flags)
-		self.doc.reload()
-		self.doc.status = "Failed"
-		self.doc.finished_at = now_datetime()
 		safety = self.doc.backup or "none was taken"
-		self.doc.failure_reason = (
+		code = ""
+		if not step.startswith(("restore", "migrate", "clear cache")):
+			# The database was not touched: the code goes back to what runs with it.
+			for move in self.candidate.changed:
+				try:
+					self.checkout(move.app, move.current)
+				except Exception:
+					code = " Some apps could not be checked out again: see their working trees."
+		reason = (
 			f"{step} failed: {error}. Safety backup: {safety}. Maintenance mode and the scheduler are as they"
-			f" were. The way back: bench --site {frappe.local.site} deploy-manager backup --verify {safety},"
-			" then restore it with `bench restore` and check out the commits in this record's apps table."
+			f" were.{code} The way back: bench --site {frappe.local.site} deploy-manager backup --verify"
+			f" {safety}, then restore it with `bench restore` and check out the commits in this record's apps table."
 		)
-		self.doc.add_log(self.doc.failure_reason)
-		self.doc.save(ignore_permissions=True)
-		frappe.db.commit()
+		try:
+			self.doc.reload()
+			self.doc.status, self.doc.finished_at, self.doc.failure_reason = "Failed", now_datetime(), reason
+			self.doc.add_log(reason)
+			self.doc.save(ignore_permissions=True)
+			frappe.db.commit()
+		except Exception:
+			self.doc.failure_reason = reason  # the database may be what failed: the message still says it
 
 	def finish(self):
 		self.doc.reload()
@@ -424,6 +471,8 @@ def _put_own_rows_back(kept: dict):
 			(row.name, row.current, row.current),
 		)
 	for doctype, rows in kept.items():
+		if not frappe.db.table_exists(doctype):
+			frappe.reload_doctype(doctype)  # an older backup may predate the table
 		columns = set(frappe.db.get_table_columns(doctype))
 		frappe.db.sql(f"delete from `tab{doctype}`")
 		for row in rows:
@@ -433,13 +482,6 @@ def _put_own_rows_back(kept: dict):
 			frappe.db.sql(f"insert into `tab{doctype}` ({fields}) values ({marks})", list(values.values()))
 
 
-def _root_args() -> list[str]:
-	login, password = frappe.conf.root_login or "root", frappe.conf.root_password
-	if password is None:
-		raise RuntimeError("restoring needs root_login and root_password in common_site_config.json")
-	return ["--db-root-username", login, "--db-root-password", password]
-
-
 def _bench(*args: str, site: bool = True) -> str:
 	"""A bench command in a child process, as bench runs it."""
 	command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe"]
@@ -447,13 +489,27 @@ def _bench(*args: str, site: bool = True) -> str:
 	return _run([*command, *args], cwd=os.path.join(get_bench_path(), "sites"))
 
 
-def _run(command: list[str], cwd: str | None = None) -> str:
-	done = subprocess.run(
-		command, cwd=cwd, capture_output=True, text=True, env={**os.environ, IN_ROLLBACK: "1"}, timeout=3600
+def _run(command: list[str], cwd: str | None = None, timeout: float = 3600) -> str:
+	child = subprocess.Popen(
+		command,
+		cwd=cwd,
+		stdin=subprocess.DEVNULL,  # nothing may wait for a prompt
+		stdout=subprocess.PIPE,
+		stderr=subprocess.STDOUT,
+		text=True,
+		env={**os.environ, IN_ROLLBACK: "1"},
+		# Its own process group: a timeout ends the whole pipeline it starts (gzip, mariadb), not just it.
+		start_new_session=True,
 	)
-	output = (done.stdout + done.stderr).strip()
-	if done.returncode:
-		# The root password given to `bench restore` stays out of what is reported.
-		shown = " ".join("****" if a == frappe.conf.root_password else a for a in command[-6:])
-		raise RuntimeError(f"`{shown}` exited {done.returncode}: {output[-OUTPUT_KEPT:]}")
+	try:
+		output, _ = child.communicate(timeout=timeout)
+	except subprocess.TimeoutExpired:
+		os.killpg(child.pid, signal.SIGKILL)
+		child.communicate()
+		raise RuntimeError(
+			f"`{' '.join(command[-3:])}` did not finish within {timeout:g}s and was stopped"
+		) from None
+	output = output.strip()
+	if child.returncode:
+		raise RuntimeError(f"`{' '.join(command[-3:])}` exited {child.returncode}: {output[-OUTPUT_KEPT:]}")
 	return output

@@ -84,13 +84,12 @@ class TestRollback(FrappeTestCase):
 		self.assertTrue(frappe.db.exists("Deployment", deployment))
 
 	def test_a_rollback_failing_half_way_keeps_the_flags_and_the_safety_backup(self):
-		_, _, deployment, _ = self.deploy_a_data_change()
-		backup = frappe.db.get_value("Deployment", deployment, "backup")
-		database = next(
-			f.path for f in frappe.get_doc("Backup Record", backup).files if f.file_type == "Database"
-		)
-		os.rename(frappe.get_site_path(database), frappe.get_site_path(database) + ".away")
+		_, after, deployment, _ = self.deploy_a_data_change()
+		common = os.path.join(frappe.get_site_path(".."), "common_site_config.json")
+		original = frappe.get_file_json(common)
 		flags = self.site_flags()
+		with open(common, "w") as f:
+			f.write(frappe.as_json({**original, "root_password": "not-the-password"}))
 		try:
 			failed = bench_cmd(
 				self.site,
@@ -101,15 +100,48 @@ class TestRollback(FrappeTestCase):
 				"--accept-other-sites",
 			)
 		finally:
-			os.rename(frappe.get_site_path(database) + ".away", frappe.get_site_path(database))
+			with open(common, "w") as f:
+				f.write(frappe.as_json(original))
 		self.assertNotEqual(failed.returncode, 0)
 		self.assertIn("restore failed", failed.stderr)
+		self.assertNotIn("not-the-password", failed.stderr + failed.stdout)
 		self.assertEqual(self.site_flags(), flags)
 		rollback = frappe.get_last_doc("Deployment", filters={"source": "Rollback"})
 		self.assertEqual((rollback.status, rollback.rollback_of), ("Failed", deployment))
 		self.assertIn("Safety backup: BKP-", rollback.failure_reason)
+		self.assertNotIn("not-the-password", rollback.log)
 		self.assertEqual(frappe.db.get_value("Backup Record", rollback.backup, "status"), "Verified")
 		self.assertNotEqual(frappe.db.get_value("Deployment", deployment, "status"), "Rolled Back")
+		self.probe_back_to(after)
+
+	def test_a_backup_gone_missing_is_refused_before_anything_moves(self):
+		_, after, deployment, _ = self.deploy_a_data_change()
+		backup = frappe.db.get_value("Deployment", deployment, "backup")
+		database = next(
+			f.path for f in frappe.get_doc("Backup Record", backup).files if f.file_type == "Database"
+		)
+		rollbacks = frappe.db.count("Deployment", {"source": "Rollback"})
+		os.rename(frappe.get_site_path(database), frappe.get_site_path(database) + ".away")
+		try:
+			refused = bench_cmd(
+				self.site,
+				"deploy-manager",
+				"rollback",
+				f"before-{deployment}",
+				"--yes",
+				"--accept-other-sites",
+			)
+		finally:
+			os.rename(frappe.get_site_path(database) + ".away", frappe.get_site_path(database))
+		self.assertNotEqual(refused.returncode, 0)
+		self.assertIn(f"{backup} is Missing now", refused.stderr)
+		self.assertEqual(self.probe.head, after)
+		self.assertEqual(frappe.db.count("Deployment", {"source": "Rollback"}), rollbacks)
+
+	def probe_back_to(self, commit: str):
+		from deploy_manager.core.gitrepo import git
+
+		git(self.probe.path, "checkout", "--quiet", "--detach", commit)
 
 	def test_refusals(self):
 		self.deploy_a_data_change()
