@@ -78,15 +78,7 @@ def _record(doc, odb):
 		taken = getattr(odb, attribute, None)
 		path = taken and os.path.join(folder(doc.name), os.path.basename(taken))
 		if path and os.path.exists(path):
-			doc.append(
-				"files",
-				{
-					"file_type": kind,
-					"path": os.path.relpath(path, _site()),
-					"size": os.path.getsize(path),
-					"encrypted": doc.encrypted and kind != "Site Config",
-				},
-			)
+			_add_file(doc, kind, path)
 	for app in frappe.get_installed_apps():
 		repo = gitrepo.read_state(Path(frappe.get_app_path(app)).parent)
 		doc.append(
@@ -94,6 +86,18 @@ def _record(doc, odb):
 			{"app": app, "version": _version(app), "branch": repo.branch, "commit": repo.commit},
 		)
 	return verify(doc, first=True)
+
+
+def _add_file(doc, kind: str, path: str):
+	doc.append(
+		"files",
+		{
+			"file_type": kind,
+			"path": os.path.relpath(path, _site()),
+			"size": os.path.getsize(path),
+			"encrypted": doc.encrypted and kind != "Site Config",
+		},
+	)
 
 
 def verify(doc, first: bool = False):
@@ -265,15 +269,7 @@ def _import_set(database: str):
 			os.link(source, kept)
 		except OSError:
 			shutil.copy2(source, kept)
-		doc.append(
-			"files",
-			{
-				"file_type": kind,
-				"path": os.path.relpath(kept, _site()),
-				"size": os.path.getsize(kept),
-				"encrypted": doc.encrypted and kind != "Site Config",
-			},
-		)
+		_add_file(doc, kind, kept)
 	return verify(doc, first=True)
 
 

@@ -118,3 +118,15 @@ def webhook_receiver():
 	finally:
 		server.shutdown()
 		server.server_close()
+
+
+def user_with(email: str, *roles: str) -> str:
+	"""A System User with these roles (made once, committed, so child processes see it too)."""
+	if not frappe.db.exists("User", email):
+		user = frappe.get_doc(
+			{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
+		)
+		user.insert(ignore_permissions=True)
+		user.add_roles(*roles)
+	frappe.db.commit()
+	return email

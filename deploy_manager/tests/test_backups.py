@@ -14,7 +14,7 @@ from frappe.utils.backups import delete_temp_backups, get_backup_path
 
 from deploy_manager.api import backup_now, check_backup
 from deploy_manager.services import backups
-from deploy_manager.tests.bench import bench_cmd
+from deploy_manager.tests.bench import bench_cmd, user_with
 
 SETTINGS = "Deploy Manager Settings"
 
@@ -210,21 +210,12 @@ class TestBackups(FrappeTestCase):
 
 
 class TestBackupPermissions(FrappeTestCase):
-	def user_with(self, email: str, *roles: str) -> str:
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
-			)
-			user.insert(ignore_permissions=True)
-			user.add_roles(*roles)
-		return email
-
 	def tearDown(self):
 		frappe.set_user("Administrator")
 
 	def test_guest_and_a_plain_user_may_neither_back_up_nor_check(self):
 		name = frappe.get_all("Backup Record", limit=1, pluck="name") or ["BKP-1999-00001"]
-		for user in ("Guest", self.user_with("dm-plain@example.com")):
+		for user in ("Guest", user_with("dm-plain@example.com")):
 			frappe.set_user(user)
 			with self.assertRaises(frappe.PermissionError, msg=user):
 				backup_now()
@@ -232,7 +223,7 @@ class TestBackupPermissions(FrappeTestCase):
 				check_backup(name[0])
 
 	def test_a_deploy_manager_may_queue_them(self):
-		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		frappe.set_user(user_with("dm-manager@example.com", "Deploy Manager"))
 		self.assertIn("queued", backup_now())
 		with self.assertRaises(frappe.DoesNotExistError):
 			check_backup("BKP-1999-99999")

@@ -7,7 +7,7 @@ import os
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from deploy_manager.tests.bench import bench_cmd
+from deploy_manager.tests.bench import bench_cmd, user_with
 from deploy_manager.tests.probe_app import ProbeApp
 
 SETTINGS = "Deploy Manager Settings"
@@ -133,6 +133,9 @@ class TestRollback(FrappeTestCase):
 			)
 		finally:
 			os.rename(frappe.get_site_path(database) + ".away", frappe.get_site_path(database))
+			# The refusal marked it Missing: with its file back it verifies again (later checks of the
+			# site would report a Missing backup).
+			bench_cmd(self.site, "deploy-manager", "backup", "--verify", backup, check=True)
 		self.assertNotEqual(refused.returncode, 0)
 		self.assertIn(f"{backup} is Missing now", refused.stderr)
 		self.assertEqual(self.probe.head, after)
@@ -159,27 +162,17 @@ class TestRollback(FrappeTestCase):
 		row = next(r for r in rows if r["deployment"] == deployment)
 		self.assertEqual(row["restorable"], 1)
 		self.assertIn(f"deploy-manager rollback before-{deployment}", row["command"])
-		for user in ("Guest", self.user_with("dm-plain@example.com")):
+		for user in ("Guest", user_with("dm-plain@example.com")):
 			frappe.set_user(user)
 			with self.assertRaises(frappe.PermissionError, msg=user):
 				rollback_plan(deployment)
-		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		frappe.set_user(user_with("dm-manager@example.com", "Deploy Manager"))
 		try:
 			shown = rollback_plan(deployment)
 		finally:
 			frappe.set_user("Administrator")
 		self.assertIn("checkout --detach", shown["plan"])
 		self.assertTrue(shown["command"].endswith(f"rollback before-{deployment} --yes"))
-
-	def user_with(self, email: str, *roles: str) -> str:
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
-			)
-			user.insert(ignore_permissions=True)
-			user.add_roles(*roles)
-		frappe.db.commit()
-		return email
 
 	def test_the_fast_path_restores_only_the_touched_tables_and_keeps_work_done_since(self):
 		before, _, deployment, marker = self.deploy_a_data_change()

@@ -18,6 +18,7 @@ from deploy_manager.tests.bench import (
 	serve,
 	spawn,
 	stop,
+	user_with,
 	wait_until,
 	webhook_receiver,
 )
@@ -200,17 +201,6 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		)
 		return frappe.get_doc("Deployment", name)
 
-	def alert_user(self) -> str:
-		email = "dm-alerts@example.com"
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": "Alerts", "send_welcome_email": 0}
-			)
-			user.insert(ignore_permissions=True)
-			user.add_roles("Deploy Manager")
-		frappe.db.commit()
-		return email
-
 	def set_webhook(self, url: str):
 		# Saved as Desk saves it: the URL is a Password field, kept encrypted.
 		settings = frappe.get_single(SETTINGS)
@@ -256,7 +246,7 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		self.assertEqual((doc.status, doc.verdict), ("Confirmed", "Confirm"), doc.verdict_reason)
 
 	def test_web_server_down_recommends_rollback_and_alerts_once(self):
-		recipient = self.alert_user()
+		recipient = user_with("dm-alerts@example.com", "Deploy Manager")
 		stop(self.processes["web"])
 		try:
 			with webhook_receiver() as (url, received):
@@ -278,7 +268,7 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		self.assertEqual(self.emails_for(doc.name).count(recipient), 1, "alerted twice for one verdict")
 
 	def test_stopped_workers_after_deploy_recommend_rollback(self):
-		recipient = self.alert_user()
+		recipient = user_with("dm-alerts@example.com", "Deploy Manager")
 		stop(self.processes["worker"])
 		try:
 			doc = self.deploy()
@@ -340,21 +330,11 @@ class TestPostDeployFlow(HealthySiteTestCase):
 class TestVerifyNow(HealthySiteTestCase):
 	"""The whitelisted "Verify now": who may call it, and what it does."""
 
-	def user_with(self, email: str, *roles: str) -> str:
-		if not frappe.db.exists("User", email):
-			user = frappe.get_doc(
-				{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
-			)
-			user.insert(ignore_permissions=True)
-			user.add_roles(*roles)
-		frappe.db.commit()
-		return email
-
 	def tearDown(self):
 		frappe.set_user("Administrator")
 
 	def test_guest_and_a_plain_user_may_not_verify(self):
-		plain = self.user_with("dm-plain@example.com")
+		plain = user_with("dm-plain@example.com")
 		for user in ("Guest", plain):
 			frappe.set_user(user)
 			with self.assertRaises(frappe.PermissionError, msg=user):
@@ -366,7 +346,7 @@ class TestVerifyNow(HealthySiteTestCase):
 		self.assertEqual(requests.post(url, headers=headers, timeout=10).status_code, 403)
 		for user, expected in (("dm-plain@example.com", 403), ("dm-manager@example.com", 200)):
 			roles = ("Deploy Manager",) if "manager" in user else ()
-			token = self.api_token(self.user_with(user, *roles))
+			token = self.api_token(user_with(user, *roles))
 			answer = requests.post(url, headers={**headers, "Authorization": f"token {token}"}, timeout=10)
 			self.assertEqual(answer.status_code, expected, (user, answer.text))
 		# A GET is refused: verifying is an action, not a read.
@@ -387,7 +367,7 @@ class TestVerifyNow(HealthySiteTestCase):
 	def test_a_deploy_manager_queues_a_verification_of_a_deployment(self):
 		deployment = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
 		before = frappe.db.count("Verification Check", {"deployment": deployment, "phase": "Manual"})
-		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		frappe.set_user(user_with("dm-manager@example.com", "Deploy Manager"))
 		answer = verify_now(deployment)
 		frappe.set_user("Administrator")
 		self.assertTrue(answer["queued"], answer)
@@ -400,7 +380,7 @@ class TestVerifyNow(HealthySiteTestCase):
 		)
 
 	def test_an_unknown_deployment_is_refused(self):
-		frappe.set_user(self.user_with("dm-manager@example.com", "Deploy Manager"))
+		frappe.set_user(user_with("dm-manager@example.com", "Deploy Manager"))
 		with self.assertRaises(frappe.DoesNotExistError):
 			verify_now("DEP-1999-99999")
 		fresh_snapshot()
