@@ -20,7 +20,7 @@ from frappe.installer import update_site_config
 from frappe.utils import get_bench_path, get_sites, now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import environment, gitrepo
-from deploy_manager.core import rollback as core
+from deploy_manager.core import plan as core
 from deploy_manager.core.deployments import AppState, compare
 from deploy_manager.services import backups
 from deploy_manager.services.monitoring import enqueue_post_deploy_verification

@@ -1,4 +1,4 @@
-from deploy_manager.core.rollback import BENCH, DOCKER, KUBERNETES, candidate, plan
+from deploy_manager.core.plan import BENCH, DOCKER, KUBERNETES, candidate, plan
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
