@@ -21,7 +21,6 @@ from frappe.utils import add_to_date, cint, get_datetime, now_datetime
 from frappe.utils.backups import get_backup_path, new_backup
 
 from deploy_manager.core import backups as integrity
-from deploy_manager.core import gitrepo
 
 KINDS = {
 	"Database": "backup_path_db",
@@ -79,11 +78,13 @@ def _record(doc, odb):
 		path = taken and os.path.join(folder(doc.name), os.path.basename(taken))
 		if path and os.path.exists(path):
 			_add_file(doc, kind, path)
-	for app in frappe.get_installed_apps():
-		repo = gitrepo.read_state(Path(frappe.get_app_path(app)).parent)
+	# Imported here: recording imports this module for the pre-deploy backup.
+	from deploy_manager.services.recording import snapshot_apps
+
+	for state in snapshot_apps():
 		doc.append(
 			"apps",
-			{"app": app, "version": _version(app), "branch": repo.branch, "commit": repo.commit},
+			{"app": state.app, "version": state.version, "branch": state.branch, "commit": state.commit},
 		)
 	return verify(doc, first=True)
 
@@ -152,13 +153,6 @@ def _overall(outcomes: list[tuple[str, integrity.Integrity]]) -> tuple[str, str]
 def path_of(relative: str) -> str:
 	"""A path stored on a record, resolved inside the site: a record cannot point elsewhere."""
 	return str(integrity.inside(relative, _site()))
-
-
-def _version(app: str) -> str:
-	try:
-		return str(frappe.get_attr(f"{app}.__version__"))
-	except Exception:
-		return ""
 
 
 def before_deploy(deployment: str | None):

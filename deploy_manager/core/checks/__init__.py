@@ -62,6 +62,17 @@ class Check:
 	timeout: float = 10.0
 
 
+def gathered(target: Target, key: str, what: str, plural: bool = False) -> dict | CheckResult:
+	"""The facts a check needs from `Target.extra`, or the result that says they are missing: an
+	error when gathering them failed (they come as its exception), a warning when nobody gathered them."""
+	facts = target.extra.get(key)
+	if isinstance(facts, Exception):
+		return CheckResult(ERROR, f"{what} could not be read: {facts}")
+	if facts is None:
+		return CheckResult(WARN, f"{what} {'were' if plural else 'was'} not read")
+	return facts
+
+
 def run(checks: list[Check], target: Target, deadline: float = 30.0) -> list[CheckResult]:
 	"""Run all checks at once; each ends by its own timeout, and all by `deadline` seconds.
 

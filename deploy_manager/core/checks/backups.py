@@ -12,7 +12,7 @@ local time: the two are taken to be the same zone, as they are on a bench set up
 import os
 from datetime import datetime
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
+from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target, gathered, some
 
 # Database dumps as frappe/utils/backups.py names them, plain, compressed or encrypted. Partial
 # dumps (-partial-database) hold only some tables and do not count.
@@ -21,11 +21,9 @@ MAX_AGE_HOURS = 24.0
 
 
 def backups(target: Target) -> CheckResult:
-	facts = target.extra.get("backups")
-	if isinstance(facts, Exception):
-		return CheckResult(ERROR, f"the backups could not be read: {facts}")
-	if facts is None:
-		return CheckResult(WARN, "the backups were not read")
+	facts = gathered(target, "backups", "the backups", plural=True)
+	if isinstance(facts, CheckResult):
+		return facts
 	folder, max_age = facts["folder"], facts.get("max_age_hours") or MAX_AGE_HOURS
 	candidates = [newest_dump(folder)]
 	if facts["newest_record"]:

@@ -6,18 +6,16 @@ finished), `before` (entries in an equal window before it started), `window_minu
 the exception itself.
 """
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
+from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
 
 # A rise smaller than this is noise on a quiet site.
 MIN_RISE = 5
 
 
 def error_logs(target: Target) -> CheckResult:
-	facts = target.extra.get("error_logs")
-	if isinstance(facts, Exception):
-		return CheckResult(ERROR, f"the Error Log could not be read: {facts}")
-	if facts is None:
-		return CheckResult(WARN, "the Error Log was not read")
+	facts = gathered(target, "error_logs", "the Error Log")
+	if isinstance(facts, CheckResult):
+		return facts
 	after, before, new = facts["after"], facts["before"], facts["new_titles"]
 	value = f"{after} in {facts['window_minutes']:.0f} min"
 	baseline = f"{before} before"

@@ -15,15 +15,13 @@ import hashlib
 import json
 import os
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
+from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
 
 
 def migrations(target: Target) -> CheckResult:
-	facts = target.extra.get("migrations")
-	if isinstance(facts, Exception):
-		return CheckResult(ERROR, f"the migration state could not be read: {facts}")
-	if facts is None:
-		return CheckResult(WARN, "the migration state was not read")
+	facts = gathered(target, "migrations", "the migration state")
+	if isinstance(facts, CheckResult):
+		return facts
 	pending, skipped = facts["pending"], facts["skipped"]
 	unsynced = out_of_sync(facts["apps"], facts["hashes"] or {})
 	problems = []

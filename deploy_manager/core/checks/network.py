@@ -12,11 +12,11 @@ import time
 
 import requests
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered
 
 
 def dns(target: Target) -> CheckResult:
-	facts = _facts(target)
+	facts = gathered(target, "network", "the network settings", plural=True)
 	if isinstance(facts, CheckResult):
 		return facts
 	host = facts["host"]
@@ -40,7 +40,7 @@ def dns(target: Target) -> CheckResult:
 
 
 def external_services(target: Target) -> CheckResult:
-	facts = _facts(target)
+	facts = gathered(target, "network", "the network settings", plural=True)
 	if isinstance(facts, CheckResult):
 		return facts
 	urls = facts["external_urls"]
@@ -98,15 +98,6 @@ def _cause(error: BaseException) -> str:
 			return cause.strerror
 		cause = cause.__cause__ or cause.__context__
 	return str(error)
-
-
-def _facts(target: Target) -> dict | CheckResult:
-	facts = target.extra.get("network")
-	if isinstance(facts, Exception):
-		return CheckResult(ERROR, f"the network settings could not be read: {facts}")
-	if facts is None:
-		return CheckResult(WARN, "the network settings were not read")
-	return facts
 
 
 CHECKS = [

@@ -7,11 +7,11 @@ since the deployment, and in an equal window before it), and optionally `site`, 
 the commands the messages suggest. A gathering that failed comes as the exception itself.
 """
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
+from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
 
 
 def scheduler(target: Target) -> CheckResult:
-	facts = _facts(target)
+	facts = gathered(target, "scheduler", "the scheduler's state")
 	if isinstance(facts, CheckResult):
 		return facts
 	bench = f"bench --site {facts.get('site') or 'SITE'} scheduler"
@@ -37,7 +37,7 @@ def scheduler(target: Target) -> CheckResult:
 
 
 def scheduled_jobs(target: Target) -> CheckResult:
-	facts = _facts(target)
+	facts = gathered(target, "scheduler", "the scheduler's state")
 	if isinstance(facts, CheckResult):
 		return facts
 	since = {method: n for method, n in facts["failed_since"].items() if n}
@@ -56,15 +56,6 @@ def scheduled_jobs(target: Target) -> CheckResult:
 		shown = some([f"{m} ({since[m]} since, {before[m]} before)" for m in sorted(since)])
 		return CheckResult(WARN, f"still failing as before the deploy: {shown}", value, baseline=baseline)
 	return CheckResult(PASS, "no scheduled job failed since the deploy", value, baseline=baseline)
-
-
-def _facts(target: Target) -> dict | CheckResult:
-	facts = target.extra.get("scheduler")
-	if isinstance(facts, Exception):
-		return CheckResult(ERROR, f"the scheduler's state could not be read: {facts}")
-	if facts is None:
-		return CheckResult(WARN, "the scheduler's state was not read")
-	return facts
 
 
 CHECKS = [

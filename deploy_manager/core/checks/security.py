@@ -7,18 +7,16 @@ Manager Settings want it), `developer_mode` and `allow_tests` (site config), and
 that failed comes as the exception itself.
 """
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target, gathered
 
 # What Frappe itself uses when System Settings has no session expiry (frappe/sessions.py).
 FRAPPE_SESSION_EXPIRY = "240:00"
 
 
 def security_settings(target: Target) -> CheckResult:
-	facts = target.extra.get("security")
-	if isinstance(facts, Exception):
-		return CheckResult(ERROR, f"the security settings could not be read: {facts}")
-	if facts is None:
-		return CheckResult(WARN, "the security settings were not read")
+	facts = gathered(target, "security", "the security settings", plural=True)
+	if isinstance(facts, CheckResult):
+		return facts
 	problems = _problems(facts)
 	value = f"{len(problems)} problem(s)"
 	if problems:

@@ -22,7 +22,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.worker import WorkerStatus
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, some
+from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
 
 BACKLOG_WARN = 500
 # An idle worker renews its heartbeat about every worker_ttl seconds; rq drops its registration 60 s late.
@@ -35,9 +35,9 @@ RUN_DOC_METHOD = "frappe.utils.background_jobs.run_doc_method"
 
 def workers(target: Target) -> CheckResult:
 	"""At least one live worker listens on each of the bench's queues."""
-	facts, problem = _facts(target)
-	if problem:
-		return problem
+	facts = gathered(target, "queue", "the queue settings", plural=True)
+	if isinstance(facts, CheckResult):
+		return facts
 	queues = facts["queues"]
 	if not queues:
 		return CheckResult(WARN, "no queues given to check")
@@ -72,9 +72,9 @@ def workers(target: Target) -> CheckResult:
 
 def background_jobs(target: Target) -> CheckResult:
 	"""The site's jobs that failed since the deploy, and jobs piling up in the queues."""
-	facts, problem = _facts(target)
-	if problem:
-		return problem
+	facts = gathered(target, "queue", "the queue settings", plural=True)
+	if isinstance(facts, CheckResult):
+		return facts
 	since = facts.get("since")
 	window = "since the deploy" if since else "in the last 24 hours"
 	since = since or _utcnow() - timedelta(days=1)
@@ -107,15 +107,6 @@ def background_jobs(target: Target) -> CheckResult:
 	return CheckResult(
 		PASS, f"{queued} queued, none failed {window}", value, threshold=f"{backlog_warn} queued"
 	)
-
-
-def _facts(target: Target) -> tuple[dict, CheckResult | None]:
-	facts = target.extra.get("queue")
-	if isinstance(facts, Exception):
-		return {}, CheckResult(ERROR, f"the queue settings could not be read: {facts}")
-	if facts is None:
-		return {}, CheckResult(WARN, "the queue settings were not read")
-	return facts, None
 
 
 def _connect(facts: dict, target: Target) -> redis.Redis:
