@@ -7,22 +7,14 @@ survive the database restore: they are the history of what happened, including t
 """
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import frappe
-from filelock import FileLock, Timeout
-from frappe.installer import update_site_config
-from frappe.utils import get_bench_path, get_sites, now_datetime, time_diff_in_seconds
+from frappe.utils import get_sites, now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import environment, gitrepo
 from deploy_manager.core import plan as core
 from deploy_manager.core.deployments import AppState, compare
-from deploy_manager.services import backups
+from deploy_manager.services import backups, steps
 from deploy_manager.services.monitoring import enqueue_post_deploy_verification
 from deploy_manager.services.recording import IN_ROLLBACK
 
@@ -36,12 +28,10 @@ OWN_DOCTYPES = (
 	"Verification Check",
 	"Verification Result",
 )
-FLAGS = ("maintenance_mode", "pause_scheduler")
-OUTPUT_KEPT = 1500
 
 
 def candidates(limit: int = 20) -> list[core.Candidate]:
-	current = {app: gitrepo.read_state(_repo(app)).commit for app in frappe.get_installed_apps()}
+	current = {app: gitrepo.read_state(steps.repo(app)).commit for app in frappe.get_installed_apps()}
 	found = []
 	for deployment in frappe.get_all(
 		"Deployment",
@@ -75,13 +65,9 @@ def candidates(limit: int = 20) -> list[core.Candidate]:
 	return found
 
 
-def _repo(app: str) -> Path:
-	return Path(frappe.get_app_path(app)).parent
-
-
 def _has_commit(app: str, commit: str) -> bool:
 	try:
-		gitrepo.git(_repo(app), "cat-file", "-e", f"{commit}^{{commit}}")
+		gitrepo.git(steps.repo(app), "cat-file", "-e", f"{commit}^{{commit}}")
 		return True
 	except Exception:
 		return False
@@ -187,18 +173,9 @@ def restore_tables(database_file: str, encrypted: bool, tables: list[str], creat
 	)
 
 
-def restarter() -> str:
-	bench = Path(get_bench_path())
-	if (bench / "config" / "supervisor.conf").exists() and shutil.which("supervisorctl"):
-		return "supervisor"
-	if (bench / "config" / "systemd").is_dir() and shutil.which("systemctl"):
-		return "systemd"
-	return ""
-
-
 def plan(candidate: core.Candidate, with_files: bool = False) -> core.Plan:
 	platform = frappe.get_cached_doc("Deploy Manager Settings").platform or environment.detect_platform()
-	return core.plan(candidate, frappe.local.site, platform, restarter(), with_files)
+	return core.plan(candidate, frappe.local.site, platform, steps.restarter(), with_files)
 
 
 def other_sites() -> list[str]:
@@ -225,16 +202,12 @@ def execute(
 	tables = fast_path(candidate) if fast else None
 	if isinstance(tables, str):
 		raise ValueError(f"the fast path is not safe here: {tables}; roll back without --fast")
-	dirty = [m.app for m in candidate.changed if gitrepo.read_state(_repo(m.app)).dirty]
+	dirty = [m.app for m in candidate.changed if gitrepo.read_state(steps.repo(m.app)).dirty]
 	if dirty and not force:
 		raise ValueError(f"uncommitted changes in {', '.join(dirty)}: commit or stash them, or pass --force")
 	_check_restorable(candidate, with_files, fast=bool(tables))
-	lock = FileLock(os.path.abspath(frappe.get_site_path("locks", "deploy_manager_rollback.lock")), timeout=0)
-	try:
-		with lock:
-			return Rollback(candidate, with_files, force, tables).run()
-	except Timeout:
-		raise ValueError("another rollback of this site is running") from None
+	with steps.one_change_at_a_time(f"a rollback to {candidate.name}"):
+		return Rollback(candidate, with_files, force, tables).run()
 
 
 def _check_restorable(candidate: core.Candidate, with_files: bool, fast: bool):
@@ -252,11 +225,11 @@ def _check_restorable(candidate: core.Candidate, with_files: bool, fast: bool):
 		raise ValueError("restoring needs root_login and root_password in common_site_config.json")
 
 
-class Rollback:
+class Rollback(steps.Steps):
 	def __init__(self, candidate: core.Candidate, with_files: bool, force: bool, tables=None):
+		super().__init__(None)
 		self.candidate, self.with_files, self.force = candidate, with_files, force
 		self.tables = tables  # (restore, drop) for the fast path
-		self.doc = None
 
 	def run(self) -> str:
 		before = [AppState(m.app, commit=m.current) for m in self.candidate.moves]
@@ -281,57 +254,36 @@ class Rollback:
 		self.doc.add_log(f"Rollback to {self.candidate.name} started by {self.doc.triggered_by}")
 		self.doc.insert(ignore_permissions=True)
 		frappe.db.commit()
-		# The site's own config, where update_site_config writes (common_site_config may hold them too).
-		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
-		flags = {flag: config.get(flag) for flag in FLAGS}
-		step = "maintenance on"
 		try:
-			# First: writes made after the safety backup began would be lost by the restore.
-			self.step(step, lambda: [update_site_config(flag, 1) for flag in FLAGS])
-			step = "safety backup"
-			self.step(step, self.safety_backup)
-			for move in self.candidate.changed:
-				step = f"check out {move.app}"
-				self.step(step, lambda m=move: self.checkout(m.app, m.target))
-				step = f"requirements of {move.app}"
-				self.step(step, lambda m=move: _install(m.app))
-				if (Path(frappe.get_app_path(move.app)) / "public").is_dir():
-					step = f"build {move.app}"
-					self.step(step, lambda m=move: _bench("build", "--app", m.app, site=False))
-			step = "restore"
-			self.step(step, self.restore)
-			step = "migrate"
-			self.step(step, lambda: _bench("migrate", "--skip-search-index"))
-			step = "clear cache"
-			self.step(step, lambda: _bench("clear-cache"))
+			# Maintenance first: writes made after the safety backup began would be lost by the restore.
+			with steps.closed_site(self.doc.name):
+				self.step("safety backup", self.safety_backup)
+				for move in self.candidate.changed:
+					self.step(f"check out {move.app}", lambda m=move: self.checkout(m.app, m.target))
+					self.step(f"requirements of {move.app}", lambda m=move: steps.install(m.app))
+					self.step(f"build {move.app}", lambda m=move: steps.build(m.app))
+				self.step("restore", self.restore)
+				self.step("migrate", lambda: self.bench("migrate", "--skip-search-index"))
+				self.step("clear cache", lambda: self.bench("clear-cache"))
 		except BaseException as e:
 			# BaseException: an operator's Ctrl-C must not leave the site in maintenance either.
-			self.fail(step, e, flags)
+			self.fail(self.current or "maintenance on", e)
 			raise RuntimeError(f"{self.doc.name}: {self.doc.failure_reason}") from e
-		self.put_back(flags)
 		try:
-			self.step("restart", self.restart)
+			self.step("restart", steps.restart)
 		except Exception as e:
 			# The rollback itself is done: a process manager that refuses is a warning, not a failure.
 			self.doc.add_log(f"restart: not done ({e}); restart the bench's web server and workers by hand")
 		self.finish()
 		return self.doc.name
 
+	def bench(self, *args: str) -> str:
+		# The migrate it runs records nothing of its own: this rollback records itself.
+		return steps.bench(*args, env={IN_ROLLBACK: "1"})
+
 	def checkout(self, app: str, commit: str) -> str:
 		force = ["--force"] if self.force else []
-		return gitrepo.git(_repo(app), "checkout", *force, "--detach", commit, timeout=600)
-
-	def step(self, title: str, fn):
-		started = time.monotonic()
-		output = fn()
-		took = time.monotonic() - started
-		text = output if isinstance(output, str) else ""
-		self.doc.add_log(
-			f"{title}: done in {took:.1f}s" + (f"\n{text[-OUTPUT_KEPT:]}" if text.strip() else "")
-		)
-		self.doc.save(ignore_permissions=True)
-		frappe.db.commit()
-		return output
+		return gitrepo.git(steps.repo(app), "checkout", *force, "--detach", commit, timeout=600)
 
 	def safety_backup(self):
 		backup = backups.take("Pre-deploy", deployment=self.doc.name)
@@ -373,7 +325,7 @@ class Rollback:
 		frappe.db.commit()
 		frappe.db.close()
 		try:
-			output = _bench(*args)
+			output = self.bench(*args)
 		finally:
 			try:
 				frappe.connect()
@@ -387,23 +339,7 @@ class Rollback:
 			self.doc = frappe.get_doc("Deployment", self.doc.name)
 		return output
 
-	def restart(self) -> str:
-		how = restarter()
-		if how == "supervisor":
-			return _run(["supervisorctl", "restart", "all"])
-		if how == "systemd":
-			return _run(["systemctl", "restart", "frappe-bench-web", "frappe-bench-workers"])
-		message = "neither supervisor nor systemd runs this bench: restart its web server and workers by hand"
-		print(message, file=sys.stderr)
-		return message
-
-	def put_back(self, flags: dict):
-		for flag, value in flags.items():
-			update_site_config(flag, "None" if value is None else value)
-		frappe.local.conf.update({flag: value for flag, value in flags.items()})
-
-	def fail(self, step: str, error: BaseException, flags: dict):
-		self.put_back(flags)
+	def fail(self, step: str, error: BaseException):
 		safety = self.doc.backup or "none was taken"
 		code = ""
 		if not step.startswith(("restore", "migrate", "clear cache")):
@@ -418,19 +354,12 @@ class Rollback:
 			f" were.{code} The way back: bench --site {frappe.local.site} deploy-manager backup --verify"
 			f" {safety}, then restore it with `bench restore` and check out the commits in this record's apps table."
 		)
-		try:
-			self.doc.reload()
-			self.doc.status, self.doc.finished_at, self.doc.failure_reason = "Failed", now_datetime(), reason
-			self.doc.add_log(reason)
-			self.doc.save(ignore_permissions=True)
-			frappe.db.commit()
-		except Exception:
-			self.doc.failure_reason = reason  # the database may be what failed: the message still says it
+		self.record_failure(reason, error)
 
 	def finish(self):
 		self.doc.reload()
 		after = [
-			AppState(m.app, commit=gitrepo.read_state(_repo(m.app)).commit) for m in self.candidate.moves
+			AppState(m.app, commit=gitrepo.read_state(steps.repo(m.app)).commit) for m in self.candidate.moves
 		]
 		before = [AppState(row.app, commit=row.from_commit) for row in self.doc.apps]
 		self.doc.set_apps(compare(before, after))
@@ -445,13 +374,6 @@ class Rollback:
 		undone.save(ignore_permissions=True)
 		enqueue_post_deploy_verification(self.doc.name)
 		frappe.db.commit()
-
-
-def _install(app: str) -> str:
-	repo = _repo(app)
-	if not any((repo / name).exists() for name in ("pyproject.toml", "setup.py")):
-		return f"{app} has no package metadata: nothing to install"
-	return _run([str(Path(sys.executable).parent / "pip"), "install", "--quiet", "-e", str(repo)])
 
 
 def _own_rows() -> dict:
@@ -480,36 +402,3 @@ def _put_own_rows_back(kept: dict):
 			fields = ", ".join(f"`{k}`" for k in values)
 			marks = ", ".join(["%s"] * len(values))
 			frappe.db.sql(f"insert into `tab{doctype}` ({fields}) values ({marks})", list(values.values()))
-
-
-def _bench(*args: str, site: bool = True) -> str:
-	"""A bench command in a child process, as bench runs it."""
-	command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe"]
-	command += ["--site", frappe.local.site] if site else []
-	return _run([*command, *args], cwd=os.path.join(get_bench_path(), "sites"))
-
-
-def _run(command: list[str], cwd: str | None = None, timeout: float = 3600) -> str:
-	child = subprocess.Popen(
-		command,
-		cwd=cwd,
-		stdin=subprocess.DEVNULL,  # nothing may wait for a prompt
-		stdout=subprocess.PIPE,
-		stderr=subprocess.STDOUT,
-		text=True,
-		env={**os.environ, IN_ROLLBACK: "1"},
-		# Its own process group: a timeout ends the whole pipeline it starts (gzip, mariadb), not just it.
-		start_new_session=True,
-	)
-	try:
-		output, _ = child.communicate(timeout=timeout)
-	except subprocess.TimeoutExpired:
-		os.killpg(child.pid, signal.SIGKILL)
-		child.communicate()
-		raise RuntimeError(
-			f"`{' '.join(command[-3:])}` did not finish within {timeout:g}s and was stopped"
-		) from None
-	output = output.strip()
-	if child.returncode:
-		raise RuntimeError(f"`{' '.join(command[-3:])}` exited {child.returncode}: {output[-OUTPUT_KEPT:]}")
-	return output
