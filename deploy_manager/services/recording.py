@@ -36,6 +36,9 @@ OWN_TABLES = {
 }
 # Set by a rollback for the migrate it runs: it records itself.
 IN_ROLLBACK = "DEPLOY_MANAGER_ROLLBACK"
+# Set by the deploy command for the migrate it runs: the name of its Deployment, which the migrate
+# records into (patches, touched tables, a failure) instead of opening one of its own.
+IN_DEPLOY = "DEPLOY_MANAGER_DEPLOYMENT"
 # Records that describe the code the site really ran; the next migrate is compared with these.
 RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
 
@@ -43,8 +46,9 @@ RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
 def before_migrate():
 	if os.environ.get(IN_ROLLBACK):
 		return  # the rollback that runs this migrate records itself
-	if _without_breaking("before_migrate", _open_deployment):
-		# Outside the guard: when Settings want it, a failed backup stops the migrate.
+	if _without_breaking("before_migrate", _open_deployment) and not os.environ.get(IN_DEPLOY):
+		# Outside the guard: when Settings want it, a failed backup stops the migrate. The deploy
+		# command has taken and verified its own.
 		backups.before_deploy(exit_notes.current_deployment())
 
 
@@ -95,8 +99,13 @@ def _record_install():
 def _open_deployment():
 	# Frappe holds the migrate lock now: every earlier migrate of this site has ended.
 	settled = _settle_earlier_migrates()
-	doc = _new_deployment("Bench Migrate", snapshot_apps())
-	doc.insert(ignore_permissions=True)
+	if adopted := os.environ.get(IN_DEPLOY):
+		doc = frappe.get_doc("Deployment", adopted)
+		doc.add_log(f"migrate started (pid {os.getpid()})")
+		doc.save(ignore_permissions=True)
+	else:
+		doc = _new_deployment("Bench Migrate", snapshot_apps())
+		doc.insert(ignore_permissions=True)
 	exit_notes.watch(doc.name, pending_patches())
 	# Committed at once (and last, as a commit ends our savepoint): if a later before_migrate hook
 	# fails, Frappe rolls the phase back, and the record of this migrate must survive that.
@@ -111,9 +120,14 @@ def _close_deployment():
 	doc = frappe.get_doc("Deployment", name)
 	before = [AppState(r.app, r.from_version, r.from_branch, r.from_commit, r.dirty) for r in doc.apps]
 	doc.set_apps(compare(before, snapshot_apps()))
-	doc.finished_at = now_datetime()
-	doc.set("patches", _patches_between(doc.started_at, doc.finished_at))
+	doc.set("patches", _patches_between(doc.started_at, now_datetime()))
 	doc.touched_tables = _format_tables(frappe.flags.touched_tables or ())
+	if os.environ.get(IN_DEPLOY):
+		# The deploy command builds, restarts and closes the record itself.
+		doc.add_log(f"migrate finished: {_outcome(doc)}")
+		doc.save(ignore_permissions=True)
+		return
+	doc.finished_at = now_datetime()
 	doc.status = "Awaiting Verification"
 	took = time_diff_in_seconds(doc.finished_at, doc.started_at)
 	doc.add_log(f"Migrate finished in {took:.1f}s: {_outcome(doc)}")
@@ -188,6 +202,22 @@ def _settle_earlier_migrates() -> list[str]:
 	deleted only after the commit that used it: a rollback must find it again next time.
 	"""
 	return [name for name in _unsettled() if _without_breaking(f"settling {name}", lambda n=name: _settle(n))]
+
+
+def settle_adopted(name: str, failed: bool):
+	"""After the deploy command's migrate process has ended: what a failed one left in its note (the
+	traceback, the failing patch) goes on the Deployment, and so does Frappe's last list of touched
+	tables."""
+	note = exit_notes.read(name)
+	doc = frappe.get_doc("Deployment", name)
+	if failed:
+		_mark_failed(doc, note)
+	if note.get("touched_tables"):
+		doc.touched_tables = _format_tables(
+			{*(doc.touched_tables or "").splitlines(), *note["touched_tables"]}
+		)
+	doc.save(ignore_permissions=True)
+	exit_notes.discard([name])
 
 
 def _settle(name: str):
