@@ -63,7 +63,13 @@ def git(path: str | Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
 		raise GitError(f"git {' '.join(args)} took longer than {timeout}s")
 	if proc.returncode != 0:
 		message = (proc.stderr or proc.stdout).strip().splitlines()
-		raise GitError(message[-1] if message else f"git {' '.join(args)} exited {proc.returncode}")
+		# git's own verdict ("fatal: ...") rather than the advice that may follow it.
+		first = next((i for i, line in enumerate(message) if line.startswith(("fatal:", "error:"))), None)
+		if first is None:
+			raise GitError(message[-1] if message else f"git {' '.join(args)} exited {proc.returncode}")
+		# With the paths git lists under it, indented ("would be overwritten by checkout:").
+		listed = [line.strip() for line in message[first + 1 : first + 6] if line.startswith(("\t", " "))]
+		raise GitError(" ".join([message[first], *listed]))
 	return proc.stdout.strip()
 
 
@@ -107,3 +113,65 @@ def _optional(path: str, *args: str) -> str:
 		return git(path, *args)
 	except GitError:
 		return ""
+
+
+def fetch(path: str | Path) -> str:
+	"""`git fetch` from origin; an app without a remote deploys from what it has."""
+	if "origin" not in git(path, "remote").split():
+		return "no remote named origin: deploying from local commits"
+	git(path, "fetch", "--quiet", "origin", timeout=600)
+	return "fetched origin"
+
+
+def resolve(path: str | Path, ref: str | None) -> str:
+	"""The commit a deploy moves to: `ref` (a local branch's upstream when it has one, else the branch,
+	a tag, a commit, or a branch of origin), or without `ref` the current branch's upstream."""
+	if not ref:
+		try:
+			return git(path, "rev-parse", "--verify", "--quiet", "@{upstream}^{commit}")
+		except GitError:
+			raise GitError("no ref given and the current branch tracks no upstream") from None
+	candidates = [f"{ref}^{{commit}}", f"origin/{ref}^{{commit}}"]
+	if _optional(str(path), "rev-parse", "--verify", "--quiet", f"refs/heads/{ref}"):
+		candidates.insert(0, f"{ref}@{{upstream}}^{{commit}}")
+	for candidate in candidates:
+		if commit := _optional(str(path), "rev-parse", "--verify", "--quiet", candidate):
+			return commit
+	raise GitError(f"{ref} names no branch, tag or commit here")
+
+
+def is_fixed(path: str | Path, ref: str | None) -> bool:
+	"""Whether `ref` names a tag or a commit, which a fetch cannot move (a branch it can)."""
+	if not ref:
+		return False
+	if _optional(str(path), "rev-parse", "--verify", "--quiet", f"refs/tags/{ref}"):
+		return True
+	commit = _optional(str(path), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+	return bool(commit) and commit.startswith(ref.lower())
+
+
+def move_to(path: str | Path, ref: str | None, commit: str, force: bool = False) -> str:
+	"""Check out what resolve() found: a branch stays a branch, fast-forwarded to `commit`; a tag or
+	commit is checked out detached."""
+	extra = ["--force"] if force else []
+	is_branch = bool(ref) and bool(
+		_optional(str(path), "rev-parse", "--verify", "--quiet", f"refs/heads/{ref}")
+	)
+	if ref and not is_branch:
+		return git(path, "checkout", *extra, "--detach", commit, timeout=600)
+	if ref:
+		git(path, "checkout", *extra, ref, timeout=600)
+	return git(path, "merge", "--ff-only", commit, timeout=600)
+
+
+def has_path(path: str | Path, commit: str, inside: str) -> bool:
+	"""Whether `commit` holds the file or folder `inside` (relative to the repository)."""
+	return bool(_optional(str(path), "cat-file", "-t", f"{commit}:{inside}"))
+
+
+def return_to(path: str | Path, branch: str, commit: str) -> str:
+	"""Undo move_to(): back on `branch` (when there was one) at `commit`, keeping local changes."""
+	if not branch:
+		return git(path, "checkout", "--detach", commit, timeout=600)
+	git(path, "checkout", branch, timeout=600)
+	return git(path, "reset", "--keep", commit, timeout=600)

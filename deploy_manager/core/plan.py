@@ -1,4 +1,4 @@
-"""Rollback candidates and the plan that returns to one, per platform (the guide's rollback table).
+"""Rollback candidates and the plans that deploy and roll back, per platform (the guide's tables).
 
 A candidate is an earlier state the site can return to: the state just before a recorded deployment,
 made of the app commits it moved from and the Verified backup taken before it ran (its pre-deploy
@@ -100,7 +100,8 @@ def plan(
 			DOCKER,
 			[
 				Step(
-					"Redeploy the previous image tag (the one built from these commits)", _commits(candidate)
+					"Redeploy the previous image tag (the one built from these commits)",
+					_moves(candidate.changed),
 				),
 				Step(
 					"Run a restore job in the backend container",
@@ -181,7 +182,66 @@ def _restart(restarter: str) -> Step:
 	)
 
 
-def _commits(candidate: Candidate) -> tuple[str, ...]:
-	return tuple(f"{m.app}: {m.current[:10]} -> {m.target[:10]}" for m in candidate.changed) or (
-		"(no app moves)",
-	)
+def deploy_plan(
+	moves: tuple[Move, ...], refs: dict[str, str | None], site: str, platform: str, restarter: str = ""
+) -> Plan:
+	"""The guide's DEPLOY for this platform: `moves` go from `current` to `target`; `refs` is what was
+	asked for each app (None: its tracked branch)."""
+	changed = tuple(m for m in moves if m.current != m.target)
+	if platform in (DOCKER, KUBERNETES):
+		rollout = (
+			("docker compose pull", "docker compose up -d")
+			if platform == DOCKER
+			else ("helm upgrade <release> <chart> --set image.tag=<new tag>",)
+		)
+		return Plan(
+			platform,
+			[
+				Step("Build and push an image with these commits", _moves(changed)),
+				Step("Roll it out", rollout),
+				Step("Migrate in a job", (f"bench --site {site} migrate",)),
+				Step(
+					"Post-deploy verification", (f"bench --site {site} deploy-manager verify --phase post",)
+				),
+			],
+			runnable=False,
+		)
+	steps = [
+		Step("Preflight: the PREPARE checklist", (f"bench --site {site} deploy-manager preflight",)),
+		Step(
+			"Maintenance mode on, scheduler paused",
+			(f"bench --site {site} set-maintenance-mode on", f"bench --site {site} scheduler pause"),
+		),
+		Step("Take a verified backup: the rollback point", (f"bench --site {site} deploy-manager backup",)),
+		Step(
+			"Fetch and check out each app",
+			tuple(_checkout(m, refs.get(m.app)) for m in changed) or ("(no app moves)",),
+		),
+		Step(
+			"Install requirements",
+			tuple(f"env/bin/pip install -e apps/{m.app}" for m in changed) or ("(nothing to install)",),
+		),
+		Step("Migrate", (f"bench --site {site} migrate",)),
+		Step("Build assets", tuple(f"bench build --app {m.app}" for m in changed) or ("(nothing to build)",)),
+		Step("Clear cache", (f"bench --site {site} clear-cache",)),
+		Step(
+			"Maintenance mode and scheduler back as they were",
+			note="done even when a step fails",
+		),
+		_restart(restarter),
+		Step(
+			"Post-deploy verification, then the monitoring window",
+			(f"bench --site {site} deploy-manager verify --phase post",),
+		),
+	]
+	return Plan(BENCH, steps)
+
+
+def _checkout(move: Move, ref: str | None) -> str:
+	if ref is None:
+		return f"git -C apps/{move.app} merge --ff-only {move.target}"
+	return f"git -C apps/{move.app} checkout {ref}  # {move.current[:10]} -> {move.target[:10]}"
+
+
+def _moves(moves: tuple[Move, ...]) -> tuple[str, ...]:
+	return tuple(f"{m.app}: {m.current[:10]} -> {m.target[:10]}" for m in moves) or ("(no app moves)",)
