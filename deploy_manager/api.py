@@ -1,5 +1,8 @@
 """Whitelisted methods Desk calls. Each checks the caller's role and record permission first."""
 
+import base64
+import binascii
+
 import frappe
 from frappe import _
 
@@ -82,3 +85,52 @@ def rollback_plan(deployment: str) -> dict:
 		"plan": rollback.plan(candidate).text(),
 		"command": f"bench --site {frappe.local.site} deploy-manager rollback {candidate.name} --yes",
 	}
+
+
+@frappe.whitelist(methods=["POST"])
+def post_evidence(
+	app: str,
+	commit: str,
+	kind: str,
+	result: str = "Passed",
+	details_url: str | None = None,
+	site: str | None = None,
+) -> dict:
+	"""For pipelines and Staging sites: evidence about one commit of one app (kind Tests, Lint,
+	Review, Build or Staging Confirmed; result Passed or Failed), read by the preflight. Only with an
+	API key and secret, never a session cookie: a browser session must not vouch for a pipeline."""
+	require_api_key()
+	require_role()
+	doc = frappe.get_doc(
+		{
+			"doctype": "Deploy Evidence",
+			"app": app,
+			"commit": commit,
+			"kind": kind,
+			"result": result,
+			"details_url": details_url,
+			"reported_by_site": site,
+			"source": "API",
+		}
+	)
+	doc.flags.posted_through_api = True
+	doc.insert()
+	return {"name": doc.name}
+
+
+def require_api_key():
+	"""The request authenticated with `Authorization: token key:secret` (or Basic), which Frappe has
+	checked, as the user it runs as, and carries no logged-in session."""
+	scheme, _sep, credentials = (frappe.get_request_header("Authorization") or "").partition(" ")
+	if scheme.lower() == "basic":
+		try:
+			credentials = base64.b64decode(credentials).decode()
+		except (binascii.Error, UnicodeDecodeError):
+			credentials = ""
+	elif scheme.lower() != "token":
+		credentials = ""
+	key = credentials.partition(":")[0]
+	user = frappe.db.get_value("User", {"api_key": key}, "name") if key else None
+	session_cookie = frappe.request.cookies.get("sid") if frappe.request else None
+	if not user or user != frappe.session.user or session_cookie not in (None, "", "Guest"):
+		raise frappe.PermissionError(_("Post evidence with an API key and secret, not a session"))

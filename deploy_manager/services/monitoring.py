@@ -158,6 +158,7 @@ def _judge(doc, check, window_over: bool, monitoring_until=None):
 		notifications.rollback_recommended(doc)
 	elif window_over:
 		doc.status = "Confirmed"
+		notifications.confirmed(doc)
 	else:
 		doc.status = "Monitoring"
 	doc.add_log(f"{check.phase} verification {check.name}: {check.verdict} ({doc.status})")

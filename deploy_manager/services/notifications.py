@@ -113,3 +113,48 @@ def post_webhook(deployment: str, text: str):
 			title="deploy_manager: rollback webhook failed",
 			message=f"Deployment {deployment}: the webhook did not take the alert ({failure}).",
 		)
+
+
+def confirmed(doc):
+	"""Called with a Deployment just Confirmed. On a Staging site with a Production site set in
+	Settings, tell it which commits were Confirmed here: its preflight's "Staging first" reads them."""
+	config = frappe.get_cached_doc("Deploy Manager Settings")
+	if config.default_environment != "Staging" or not config.production_url:
+		return
+	moved = [{"app": row.app, "commit": row.to_commit} for row in doc.apps if row.changed and row.to_commit]
+	if moved:
+		frappe.enqueue(
+			"deploy_manager.services.notifications.post_confirmation",
+			queue="short",
+			enqueue_after_commit=True,
+			deployment=doc.name,
+			moved=moved,
+		)
+		doc.add_log(f"Confirmation for {len(moved)} apps queued for the Production site")
+
+
+def post_confirmation(deployment: str, moved: list[dict]):
+	"""A background job: one Staging Confirmed evidence per app, posted with the API key Settings hold."""
+	config = frappe.get_single("Deploy Manager Settings")
+	secret = config.get_password("production_api_secret", raise_exception=False)
+	failures = []
+	with requests.Session() as session:
+		session.mount("http://", HTTPAdapter(max_retries=Retry(total=WEBHOOK_RETRIES, backoff_factor=0.5)))
+		session.mount("https://", HTTPAdapter(max_retries=Retry(total=WEBHOOK_RETRIES, backoff_factor=0.5)))
+		for row in moved:
+			try:
+				response = session.post(
+					config.production_url.rstrip("/") + "/api/method/deploy_manager.api.post_evidence",
+					data={**row, "kind": "Staging Confirmed", "result": "Passed", "site": frappe.local.site},
+					headers={"Authorization": f"token {config.production_api_key}:{secret}"},
+					timeout=WEBHOOK_TIMEOUT,
+				)
+				if not response.ok:
+					failures.append(f"{row['app']}: HTTP {response.status_code}")
+			except requests.RequestException as e:
+				failures.append(f"{row['app']}: {type(e).__name__}")
+	doc = frappe.get_doc("Deployment", deployment)
+	doc.add_log(
+		f"Production site told of the Confirmed commits{': failed for ' + '; '.join(failures) if failures else ''}"
+	)
+	doc.save(ignore_permissions=True)

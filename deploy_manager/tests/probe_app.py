@@ -17,6 +17,8 @@ from deploy_manager.tests.bench import bench_cmd
 
 NAME = "dm_probe"
 FILES = {
+	# Migrates compile the patches: bytecode committed by `git add --all` would block checkouts.
+	".gitignore": "__pycache__/\n",
 	"dm_probe/__init__.py": '__version__ = "0.0.1"\n',
 	"dm_probe/hooks.py": 'app_name = "dm_probe"\napp_title = "DM Probe"\napp_publisher = "deploy_manager tests"\n'
 	'app_description = "Test app moved between commits by deploy_manager tests"\napp_license = "MIT"\n',

@@ -21,7 +21,10 @@ class VerificationCheck(Document):
 		deployment: DF.Link | None
 		duration: DF.Duration | None
 		finished_at: DF.Datetime | None
-		phase: DF.Literal["Pre-deploy", "Post-deploy", "Monitoring", "Scheduled", "Manual", "Watchdog"]
+		override_reason: DF.SmallText | None
+		phase: DF.Literal[
+			"Preflight", "Pre-deploy", "Post-deploy", "Monitoring", "Scheduled", "Manual", "Watchdog"
+		]
 		results: DF.Table[VerificationResult]
 		site: DF.Data | None
 		started_at: DF.Datetime | None

@@ -23,7 +23,7 @@ class VerificationResult(Document):
 		parent: DF.Data
 		parentfield: DF.Data
 		parenttype: DF.Data
-		status: DF.Literal["Pass", "Warn", "Fail", "Error"]
+		status: DF.Literal["Pass", "Warn", "Fail", "Error", "Block"]
 		threshold: DF.Data | None
 		value: DF.Data | None
 	# end: auto-generated types
