@@ -91,19 +91,44 @@ class Steps:
 @contextlib.contextmanager
 def closed_site(deployment: str):
 	"""Maintenance on and the scheduler paused inside; both put back exactly as they were (absent keys
-	removed) on the way out, however it is left: an exception, Ctrl-C, SIGTERM or SIGHUP."""
+	removed) on the way out, however it is left: an exception, Ctrl-C, SIGTERM or SIGHUP. A site this
+	process closed earlier (a bench-wide deploy closes every site first) is taken over as it is."""
+	note = _read_closed_note()
+	if note and note.get("pid") == os.getpid():
+		_write_closed_note({**note, "deployment": deployment})
+	else:
+		close(deployment)
+	with interruptible():
+		try:
+			yield
+		finally:
+			reopen()
+
+
+def close(deployment: str):
+	"""Maintenance on, scheduler paused; what they were goes into the closed-site note first."""
 	# The site's own config, where update_site_config writes (common_site_config may hold them too).
 	config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
 	flags = {flag: config.get(flag) for flag in FLAGS}
 	_write_closed_note({"deployment": deployment, "pid": os.getpid(), "flags": flags, "step": ""})
+	for flag in FLAGS:
+		update_site_config(flag, 1)
+
+
+def reopen():
+	"""Put back the flags close() saved, if this site is closed."""
+	if note := _read_closed_note():
+		put_back(note["flags"])
+		_remove_closed_note()
+
+
+@contextlib.contextmanager
+def interruptible():
+	"""SIGTERM and SIGHUP raise Interrupted inside (in the main thread), so that finally blocks run."""
 	handlers = _raise_on_signals()
 	try:
-		for flag in FLAGS:
-			update_site_config(flag, 1)
-		yield flags
+		yield
 	finally:
-		put_back(flags)
-		_remove_closed_note()
 		for number, handler in handlers.items():
 			signal.signal(number, handler)
 
@@ -185,9 +210,10 @@ def _raise_on_signals() -> dict:
 
 
 @contextlib.contextmanager
-def one_change_at_a_time(what: str):
+def one_change_at_a_time(what: str, site: str | None = None):
 	"""One deploy or rollback per bench: both move the code every site runs. A second one is
 	refused with the name of the first."""
+	site = site or frappe.local.site
 	sites = os.path.join(get_bench_path(), "sites")
 	holder = os.path.join(sites, "deploy_manager_change.json")
 	lock = FileLock(os.path.join(sites, "deploy_manager_change.lock"), timeout=0)
@@ -201,7 +227,7 @@ def one_change_at_a_time(what: str):
 	def claim(what: str):
 		"""Say what holds the lock (once the Deployment has a name, its name)."""
 		with open(holder, "w") as f:
-			json.dump({"what": what, "site": frappe.local.site, "pid": os.getpid()}, f)
+			json.dump({"what": what, "site": site, "pid": os.getpid()}, f)
 
 	try:
 		claim(what)
@@ -227,6 +253,17 @@ def running_change() -> str | None:
 			return f"{held['what']} on {held['site']} (pid {held['pid']})"
 		except (FileNotFoundError, ValueError, KeyError):
 			return "another deploy or rollback"
+
+
+@contextlib.contextmanager
+def on_site(site: str):
+	"""Frappe set up for `site` inside: a bench-wide deploy goes from site to site."""
+	frappe.init(site=site)
+	frappe.connect()
+	try:
+		yield
+	finally:
+		frappe.destroy()
 
 
 def restarter() -> str:

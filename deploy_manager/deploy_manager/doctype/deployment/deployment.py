@@ -42,6 +42,7 @@ class Deployment(Document):
 
 		apps: DF.Table[DeploymentApp]
 		backup: DF.Link | None
+		bench_deployment: DF.Data | None
 		changed: DF.Check
 		duration: DF.Duration | None
 		environment: DF.Literal["Production", "Staging", "Development"]

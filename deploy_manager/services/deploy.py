@@ -1,0 +1,409 @@
+"""The deploy command: PREPARE, BACKUP, DEPLOY, then VERIFY, on the bench platform.
+
+preflight -> maintenance on, scheduler paused -> verified backup -> fetch and check out -> requirements
+-> migrate -> build -> clear cache -> flags back as they were -> restart -> post-deploy verification.
+The site is closed before the backup, as `bench update` does: writes made while it runs would be lost
+by a rollback to it. Each step's time and output go into the Deployment's log; a failing step makes
+it Failed, naming the step, and puts the rollback plan in it. The migrate records into this
+Deployment (patches, touched tables, a failing patch) instead of opening its own.
+"""
+
+import json
+import os
+import sys
+
+import frappe
+from frappe.utils import now_datetime, time_diff_in_seconds
+
+from deploy_manager.core import environment, gitrepo
+from deploy_manager.core import plan as core
+from deploy_manager.core.deployments import AppState, compare
+from deploy_manager.core.plan import Move
+from deploy_manager.core.verdict import EXIT_CODES
+from deploy_manager.services import backups, preflight, recording, rollback, steps
+
+
+class Blocked(Exception):
+	def __init__(self, decision, check: str):
+		super().__init__(decision.summary())
+		self.decision, self.check = decision, check
+
+
+def resolve(requested: list[str]) -> tuple[list[Move], dict[str, str | None]]:
+	"""What `--app APP[@REF]` asks for, fetched and resolved to commits; without --app, every app
+	whose branch tracks an upstream goes to it."""
+	installed = frappe.get_installed_apps()
+	refs: dict[str, str | None] = {}
+	for spec in requested:
+		app, _, ref = spec.partition("@")
+		if app not in installed:
+			raise ValueError(f"{app} is not installed on {frappe.local.site}")
+		refs[app] = ref or None
+	if not requested:
+		refs = {app: None for app in installed if _tracks_upstream(app)}
+	moves = []
+	for app, ref in refs.items():
+		path = steps.repo(app)
+		if not gitrepo.is_repository(path):
+			raise ValueError(f"{app} is not a git repository: it cannot be deployed by commit")
+		try:
+			fetched = gitrepo.fetch(path)
+		except gitrepo.GitError as e:
+			fetched = e
+		try:
+			target = gitrepo.resolve(path, ref)
+		except gitrepo.GitError as e:
+			raise ValueError(
+				f"{app}: {e}" + (f" (fetch failed: {fetched})" if isinstance(fetched, Exception) else "")
+			)
+		if isinstance(fetched, Exception) and not gitrepo.is_fixed(path, ref):
+			# A branch would resolve to what was fetched last time: maybe old code.
+			raise ValueError(
+				f"{app}: fetch failed ({fetched}); name a tag or commit to deploy without fetching"
+			)
+		moves.append(Move(app, gitrepo.read_state(path).commit, target))
+	return moves, refs
+
+
+def _tracks_upstream(app: str) -> bool:
+	try:
+		gitrepo.git(steps.repo(app), "rev-parse", "--verify", "--quiet", "@{upstream}")
+		return True
+	except gitrepo.GitError:
+		return False
+
+
+def plan(moves: list[Move], refs: dict) -> core.Plan:
+	platform = frappe.get_cached_doc("Deploy Manager Settings").platform or environment.detect_platform()
+	return core.deploy_plan(tuple(moves), refs, frappe.local.site, platform, steps.restarter())
+
+
+def execute(moves: list[Move], refs: dict, override_reason: str = "", force: bool = False) -> str:
+	"""Deploy on the bench platform; returns the Deployment's name. Raises Blocked when the preflight
+	blocks and no reason overrides it, ValueError when refused before anything changed."""
+	the_plan = plan(moves, refs)
+	if not the_plan.runnable:
+		raise ValueError(
+			f"on {the_plan.platform} a deploy rolls out an image; follow the plan:\n{the_plan.text()}"
+		)
+	if not any(m.current != m.target for m in moves):
+		raise ValueError("nothing to deploy: every app is already at its target commit")
+	with steps.one_change_at_a_time(f"a deploy of {frappe.local.site}") as claim:
+		decision, check = preflight.run(moves, override_reason, deploying=True)
+		frappe.db.commit()
+		if not decision.go:
+			raise Blocked(decision, check.name)
+		return Deploy(moves, refs, force, claim).run(check, decision)
+
+
+def execute_bench(
+	sites: list[str], requested: list[str], canary: str | None, override_reason: str = "", force: bool = False
+) -> tuple[str, list[str], int]:
+	"""`--site all`: the code moves once, with the canary's deploy; the other sites are closed until
+	they migrate, one at a time, each verified; the canary is verified before the rest. A failure or
+	a rollback verdict stops it: if the canary stops it, the code goes back and the other sites open
+	again untouched. Returns (the Bench Deployment, one line per site, exit code)."""
+	canary = canary or sites[0]
+	if canary not in sites:
+		raise ValueError(f"the canary {canary} is not one of the sites: {', '.join(sites)}")
+	order = [canary, *(site for site in sites if site != canary)]
+	without = []
+	for site in order:
+		with steps.on_site(site):
+			if "deploy_manager" not in frappe.get_installed_apps():
+				without.append(site)
+			elif reopened := steps.reopen_abandoned():
+				print(f"{site}: an earlier deploy or rollback was interrupted: {reopened}", file=sys.stderr)
+	if without:
+		raise ValueError(
+			f"deploy_manager is not installed on {', '.join(without)}: it could neither back up, record nor"
+			" verify them; install it there, or deploy site by site"
+		)
+	with steps.on_site(canary):
+		moves, refs = resolve(requested)
+		the_plan = plan(moves, refs)
+		before = recording.snapshot_apps()
+	if not the_plan.runnable:
+		raise ValueError(
+			f"on {the_plan.platform} a deploy rolls out an image; follow the plan:\n{the_plan.text()}"
+		)
+	if not any(m.current != m.target for m in moves):
+		raise ValueError("nothing to deploy: every app is already at its target commit")
+	with steps.one_change_at_a_time("a bench-wide deploy", site=canary) as claim, steps.interruptible():
+		checks = {}
+		for site in order:
+			with steps.on_site(site):
+				decision, check = preflight.run(moves, override_reason, deploying=True)
+				frappe.db.commit()
+			if not decision.go:
+				raise Blocked(decision, f"{check.name} on {site}")
+			checks[site] = (decision, check.name)
+		with steps.on_site(canary):
+			record = _bench_record(order, moves, before)
+		claim(f"{record} (a bench-wide deploy)")
+		return record, *_deploy_sites(order, moves, refs, force, before, checks, record)
+
+
+def _bench_record(order: list[str], moves: list[Move], before: list[AppState]) -> str:
+	targets = {m.app: m.target for m in moves}
+	doc = frappe.get_doc(
+		{
+			"doctype": "Bench Deployment",
+			"status": "In Progress",
+			"strategy": "Canary",
+			"platform": core.BENCH,
+			"canary": order[0],
+			"started_at": now_datetime(),
+			"triggered_by": environment.operator(),
+			"sites": [{"site": site, "status": "Waiting"} for site in order],
+		}
+	)
+	doc.set_apps(
+		compare(before, [AppState(s.app, s.version, s.branch, targets.get(s.app, s.commit)) for s in before])
+	)
+	doc.add_log(f"Canary {order[0]} first, then {', '.join(order[1:]) or 'no other site'}")
+	doc.insert(ignore_permissions=True)
+	frappe.db.commit()
+	return doc.name
+
+
+def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[list[str], int]:
+	lines, code, closed = [], 0, []
+	link = f"{record} on {order[0]}"
+	try:
+		# Closed before the code moves: none may serve the new code on its old schema.
+		for site in order[1:]:
+			with steps.on_site(site):
+				steps.close(f"{record} (waiting for the canary)")
+			closed.append(site)
+		for n, site in enumerate(order):
+			with steps.on_site(site):
+				decision, check = checks[site]
+				deploy = Deploy(moves, refs, force, before=before, move_code=n == 0, bench_deployment=link)
+				try:
+					name = deploy.run(frappe.get_doc("Verification Check", check), decision)
+					status, note = verify(name), ""
+					code = max(code, exit_code(name))
+				except RuntimeError as e:
+					name, status, note, code = deploy.doc.name if deploy.doc else "", "Failed", str(e), 1
+			lines.append(f"{site}: {name} {status}")
+			good = status in ("Monitoring", "Confirmed")
+			stop = "" if good else f"{site} is {status}: stopped"
+			if stop and n == 0:
+				stop += "; the code went back and the other sites were left as they were"
+				# The canary's own rollback needs its database back too: its plan says how.
+				stop += f" ({return_code(moves, {s.app: s for s in before})})"
+			elif stop and order[n + 1 :]:
+				stop += f"; not migrated: {', '.join(order[n + 1 :])} (opened again, on the new code)"
+			_update_record(order[0], record, site, name, status, note or stop)
+			if stop:
+				lines.append(stop)
+				code = max(code, 1)
+				break
+	finally:
+		for site in closed:
+			with steps.on_site(site):
+				steps.reopen()
+		with steps.on_site(order[0]):
+			_finish_record(record, "Stopped" if code else "Completed")
+	return lines, code
+
+
+def _update_record(canary: str, record: str, site: str, deployment: str, status: str, note: str):
+	with steps.on_site(canary):
+		doc = frappe.get_doc("Bench Deployment", record)
+		row = next(row for row in doc.sites if row.site == site)
+		row.deployment, row.status, row.note = deployment, status, note[:500]
+		doc.add_log(f"{site}: {deployment} {status}" + (f": {note}" if note else ""))
+		doc.save(ignore_permissions=True)
+		frappe.db.commit()
+
+
+def _finish_record(record: str, status: str):
+	doc = frappe.get_doc("Bench Deployment", record)
+	doc.status, doc.finished_at = status, now_datetime()
+	doc.add_log(f"{status}")
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+
+
+class Deploy(steps.Steps):
+	"""One site's deploy. In a bench-wide deploy only the canary's moves the code (`move_code`); the
+	others migrate onto it, and all record the apps as they were before the canary moved them."""
+
+	def __init__(
+		self,
+		moves: list[Move],
+		refs: dict,
+		force: bool,
+		claim=None,
+		before: list[AppState] | None = None,
+		move_code: bool = True,
+		bench_deployment: str = "",
+	):
+		super().__init__(None)
+		self.claim = claim or (lambda what: None)
+		self.moves = [m for m in moves if m.current != m.target]
+		self.refs, self.force, self.move_code = refs, force, move_code
+		self.bench_deployment = bench_deployment
+		installed = frappe.get_installed_apps()
+		self.before = {s.app: s for s in before or recording.snapshot_apps() if s.app in installed}
+
+	def run(self, check, decision) -> str:
+		settings = frappe.get_cached_doc("Deploy Manager Settings")
+		targets = {m.app: m.target for m in self.moves}
+		after = [
+			AppState(s.app, s.version, s.branch, targets.get(s.app, s.commit)) for s in self.before.values()
+		]
+		self.doc = frappe.get_doc(
+			{
+				"doctype": "Deployment",
+				"site": frappe.local.site,
+				"status": "In Progress",
+				"source": "Deploy Command",
+				"environment": settings.default_environment or "Production",
+				"platform": core.BENCH,
+				"strategy": "Canary" if self.bench_deployment else "In-place",
+				"bench_deployment": self.bench_deployment,
+				"started_at": now_datetime(),
+				"triggered_by": environment.operator(),
+				"host": environment.hostname(),
+				"pid": os.getpid(),
+			}
+		)
+		self.doc.set_apps(compare(list(self.before.values()), after))
+		self.doc.add_log(f"Deploy started by {self.doc.triggered_by}: {decision.summary()} ({check.name})")
+		self.doc.insert(ignore_permissions=True)
+		check.db_set("deployment", self.doc.name)
+		frappe.db.commit()
+		self.claim(f"{self.doc.name} (a deploy)")
+		try:
+			with steps.closed_site(self.doc.name):
+				self.step("backup", self.backup)
+				for move in self.moves if self.move_code else ():
+					self.step(f"check out {move.app}", lambda m=move: self.checkout(m))
+				for move in self.moves if self.move_code else ():
+					self.step(f"requirements of {move.app}", lambda m=move: steps.install(m.app))
+				self.step("migrate", self.migrate)
+				for move in self.moves if self.move_code else ():
+					self.step(f"build {move.app}", lambda m=move: steps.build(m.app))
+				self.step("clear cache", lambda: steps.bench("clear-cache"))
+		except BaseException as e:
+			# BaseException: Ctrl-C and SIGTERM fail the deploy too; the flags are already back.
+			raise RuntimeError(f"{self.doc.name}: {self.fail(self.current, e)}") from e
+		if self.move_code:
+			try:
+				self.step("restart", steps.restart)
+			except Exception as e:
+				# The deploy itself is done: a process manager that refuses is a warning, not a failure.
+				self.doc.add_log(
+					f"restart: not done ({e}); restart the bench's web server and workers by hand"
+				)
+		self.finish()
+		return self.doc.name
+
+	def backup(self):
+		record = backups.take("Pre-deploy", deployment=self.doc.name)
+		if record.status != "Verified":
+			raise RuntimeError(f"the backup {record.name} is {record.status}: {record.status_message}")
+		self.doc.backup = record.name
+		return f"{record.name} taken and verified"
+
+	def checkout(self, move: Move) -> str:
+		return gitrepo.move_to(steps.repo(move.app), self.refs.get(move.app), move.target, self.force)
+
+	def migrate(self) -> str:
+		failed = True
+		try:
+			output = steps.bench("migrate", env={recording.IN_DEPLOY: self.doc.name})
+			failed = False
+			return output
+		finally:
+			# The migrate wrote into this Deployment: its patches, tables, and a failure's traceback.
+			recording.settle_adopted(self.doc.name, failed)
+			frappe.db.commit()
+			self.doc.reload()
+
+	def fail(self, step: str, error: BaseException) -> str:
+		"""Record the failure; returns what to tell the operator: the reason and the rollback plan."""
+		found = self.doc.failure_reason if self.doc.status == "Failed" else ""
+		untouched = step.startswith(("backup", "check out", "requirements"))
+		if untouched:
+			# The database was not touched: the code goes back to what runs with it (unless other
+			# sites of a bench-wide deploy already run on the new code).
+			code = return_code(self.moves, self.before) if self.move_code else ""
+			way_back, plan = f"{code} Nothing to roll back: the database was not touched.".strip(), ""
+		else:
+			way_back, plan = self.rollback_plan()
+		reason = (
+			f"{step} failed: {error}" + (f" ({found})" if found and found not in str(error) else "") + "."
+			f" Backup: {self.doc.backup or 'none was taken'}. Maintenance mode and the scheduler are as"
+			f" they were. {way_back}"
+		)
+		# The plan goes in the log, a Code field: a Small Text would escape its <placeholders>.
+		self.record_failure(reason, error, plan)
+		return f"{reason}\n{plan}".strip()
+
+	def rollback_plan(self) -> tuple[str, str]:
+		"""(the way back in a sentence, the plan's steps)."""
+		try:
+			candidate = rollback.find(f"before-{self.doc.name}")
+		except Exception as e:
+			return f"No rollback candidate: {e}", ""
+		if not candidate.restorable:
+			return f"{candidate.name} cannot be restored: {'; '.join(candidate.problems)}", ""
+		command = f"bench --site {frappe.local.site} deploy-manager rollback {candidate.name} --yes"
+		return f"Roll back with `{command}`; the plan is in the log.", "Rollback plan:\n" + rollback.plan(
+			candidate
+		).text()
+
+	def finish(self):
+		self.doc.reload()
+		before = [
+			AppState(r.app, r.from_version, r.from_branch, r.from_commit, r.dirty) for r in self.doc.apps
+		]
+		self.doc.set_apps(compare(before, recording.snapshot_apps()))
+		self.doc.finished_at = now_datetime()
+		self.doc.status = "Awaiting Verification"
+		took = time_diff_in_seconds(self.doc.finished_at, self.doc.started_at)
+		self.doc.add_log(f"Deploy finished in {took:.1f}s; post-deploy verification next")
+		self.doc.save(ignore_permissions=True)
+		frappe.db.commit()
+
+
+def return_code(moves: list[Move], before: dict[str, AppState]) -> str:
+	"""Check the apps out again as they were before the deploy moved them."""
+	problems = []
+	for move in moves:
+		state = before[move.app]
+		try:
+			gitrepo.return_to(steps.repo(move.app), state.branch, state.commit)
+		except Exception as e:
+			problems.append(f"{move.app} ({e})")
+	if problems:
+		return f"Could not check out again: {'; '.join(problems)}: see their working trees."
+	return "The apps are checked out as they were."
+
+
+def verify(name: str) -> str:
+	"""The post-deploy verification, in a child process that runs the code just deployed. A site
+	left in maintenance (as it was before) is verified by the sweep once it is open."""
+	try:
+		steps.bench(
+			"execute",
+			"deploy_manager.services.monitoring.verify_deployment",
+			"--kwargs",
+			json.dumps({"deployment": name}),
+		)
+	except Exception as e:
+		doc = frappe.get_doc("Deployment", name)
+		doc.add_log(f"post-deploy verification could not run now ({e}); the five-minute sweep runs it")
+		doc.save(ignore_permissions=True)
+		frappe.db.commit()
+	frappe.db.rollback()  # a fresh snapshot: the child wrote the verdict
+	return frappe.db.get_value("Deployment", name, "status")
+
+
+def exit_code(name: str) -> int:
+	verdict = frappe.db.get_value("Deployment", name, "verdict")
+	return EXIT_CODES.get(verdict, 0)

@@ -1,0 +1,134 @@
+"""`bench --site all deploy-manager deploy`: the code moves once, the canary (the test site, served,
+with workers and the scheduler) is deployed and verified first, then every other site of the bench
+(deploy_manager installed on each for the test, each served on its own port)."""
+
+import json
+
+import frappe
+from frappe.utils import get_sites
+
+from deploy_manager.core.gitrepo import git
+from deploy_manager.tests.bench import bench_cmd, free_port, serve, stop
+from deploy_manager.tests.probe_app import ProbeApp
+from deploy_manager.tests.test_verification import HealthySiteTestCase
+
+FLAGS = ("maintenance_mode", "pause_scheduler")
+
+
+class TestBenchDeploy(HealthySiteTestCase):
+	@classmethod
+	def setUpClass(cls):
+		# dm_probe first: the web server and workers started next must be able to import it.
+		cls.probe = ProbeApp()
+		cls.probe.ensure_installed(frappe.local.site)
+		cls.addClassCleanup(cls.probe.remove, frappe.local.site)
+		super().setUpClass()
+		cls.configure(platform="Bench")
+		cls.addClassCleanup(cls.configure, platform="")
+		cls.others = [site for site in get_sites() if site != cls.site]
+		if not cls.others:
+			raise AssertionError("the bench has no second site: make one (docs/test-bench.md)")
+		for site in cls.others:
+			cls.make_healthy(site)
+
+	@classmethod
+	def make_healthy(cls, site: str):
+		"""deploy_manager on `site`, served on its own port, in Development, with a random password."""
+		installed = bench_cmd(site, "list-apps").stdout
+		if "deploy_manager" not in installed:
+			bench_cmd(site, "install-app", "deploy_manager", check=True)
+			cls.addClassCleanup(
+				bench_cmd, site, "uninstall-app", "deploy_manager", "--yes", "--no-backup", "--force"
+			)
+		port = free_port()
+		cls.processes[f"web {site}"] = serve(site, port)
+		settings = {
+			"platform": "Bench",
+			"default_environment": "Development",
+			"site_url": f"http://127.0.0.1:{port}",
+		}
+		bench_cmd(
+			site,
+			"execute",
+			"frappe.db.set_single_value",
+			"--args",
+			json.dumps(["Deploy Manager Settings", settings]),
+			check=True,
+		)
+		bench_cmd(site, "set-admin-password", frappe.generate_hash(), check=True)
+		cls.addClassCleanup(bench_cmd, site, "set-admin-password", "admin")
+
+	def flags(self, site: str) -> dict:
+		config = frappe.get_file_json(frappe.get_site_path("..", site, "site_config.json"))
+		return {flag: config.get(flag) for flag in FLAGS}
+
+	def next_commit(self) -> tuple[str, str, str]:
+		start = self.probe.head
+		patch = self.probe.add_patch(
+			'frappe.get_doc({"doctype": "ToDo", "description": "bench deploy"}).insert()\n'
+		)
+		target = self.probe.head
+		git(self.probe.path, "checkout", "--quiet", "--detach", start)
+		return start, target, patch
+
+	def deployments_of(self, site: str, since: str) -> list[dict]:
+		found = bench_cmd(site, "deploy-manager", "status", "--json", "--limit", "3").stdout
+		return [
+			d
+			for d in json.loads(found)["deployments"]
+			if d["source"] == "Deploy Command" and str(d["started_at"]) >= since
+		]
+
+	def test_the_canary_first_then_every_site_one_at_a_time(self):
+		_start, target, patch = self.next_commit()
+		flags = {site: self.flags(site) for site in [self.site, *self.others]}
+		since = str(frappe.utils.now_datetime().replace(microsecond=0))
+		result = _all(target, self.site)
+		self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+		self.assertEqual(self.probe.head, target)
+		self.assertEqual({site: self.flags(site) for site in flags}, flags)
+
+		record = frappe.get_last_doc("Bench Deployment")
+		self.assertEqual((record.status, record.strategy, record.canary), ("Completed", "Canary", self.site))
+		self.assertEqual([row.site for row in record.sites], [self.site, *self.others])
+		self.assertEqual({row.status for row in record.sites}, {"Monitoring"}, record.log)
+		canary = frappe.get_doc("Deployment", record.sites[0].deployment)
+		self.assertEqual(canary.bench_deployment, f"{record.name} on {self.site}")
+		self.assertIn("check out dm_probe: done", canary.log)
+		for site in self.others:
+			[other] = self.deployments_of(site, since)
+			self.assertEqual(other["status"], "Monitoring")
+			self.assertNotIn("dm_probe", [app["app"] for app in other["apps"]], "not installed there")
+		self.probe.remove_patch(patch)
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+
+	def test_a_canary_that_says_roll_back_stops_before_the_other_sites(self):
+		start, target, patch = self.next_commit()
+		flags = {site: self.flags(site) for site in [self.site, *self.others]}
+		since = str(frappe.utils.now_datetime().replace(microsecond=0))
+		stop(self.processes.pop("web"))  # the canary stops answering
+		try:
+			result = _all(target, self.site)
+		finally:
+			self.processes["web"] = serve(self.site, self.port)
+		self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+		self.assertIn(f"{self.site} is Rollback Recommended: stopped; the code went back", result.stdout)
+		self.assertEqual(self.probe.head, start, "the other sites run the code they ran before")
+		self.assertEqual({site: self.flags(site) for site in flags}, flags)
+		record = frappe.get_last_doc("Bench Deployment")
+		self.assertEqual(record.status, "Stopped")
+		self.assertEqual(
+			[row.status for row in record.sites], ["Rollback Recommended", "Waiting"][: len(record.sites)]
+		)
+		for site in self.others:
+			self.assertEqual(self.deployments_of(site, since), [], f"{site} was deployed")
+		# The canary migrated to the patch: bring it back to a state the next test can start from.
+		git(self.probe.path, "checkout", "--quiet", "--detach", target)
+		self.probe.remove_patch(patch)
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+
+
+def _all(target: str, canary: str):
+	return bench_cmd(
+		"all", "deploy-manager", "deploy", "--app", f"dm_probe@{target}", "--yes", "--canary", canary
+	)
