@@ -2,9 +2,11 @@
 
 import base64
 import binascii
+import hmac
 
 import frappe
 from frappe import _
+from frappe.utils.password import get_decrypted_password
 
 from deploy_manager.services import monitoring
 
@@ -119,18 +121,25 @@ def post_evidence(
 
 
 def require_api_key():
-	"""The request authenticated with `Authorization: token key:secret` (or Basic), which Frappe has
-	checked, as the user it runs as, and carries no logged-in session."""
-	scheme, _sep, credentials = (frappe.get_request_header("Authorization") or "").partition(" ")
+	"""The request carries `Authorization: token KEY:SECRET` (or Basic) whose secret is this user's,
+	it runs as that user, and it brings no logged-in session (cookie or form field). Checked here,
+	not left to Frappe: its own check skips some malformed headers and then a session decides."""
+	scheme, _sep, credentials = (frappe.get_request_header("Authorization") or "").strip().partition(" ")
 	if scheme.lower() == "basic":
 		try:
-			credentials = base64.b64decode(credentials).decode()
+			credentials = base64.b64decode(credentials, validate=True).decode()
 		except (binascii.Error, UnicodeDecodeError):
 			credentials = ""
 	elif scheme.lower() != "token":
 		credentials = ""
-	key = credentials.partition(":")[0]
-	user = frappe.db.get_value("User", {"api_key": key}, "name") if key else None
-	session_cookie = frappe.request.cookies.get("sid") if frappe.request else None
-	if not user or user != frappe.session.user or session_cookie not in (None, "", "Guest"):
+	key, _sep, secret = credentials.partition(":")
+	user = frappe.db.get_value("User", {"api_key": key}, "name") if key and secret else None
+	stored = get_decrypted_password("User", user, "api_secret", raise_exception=False) if user else None
+	session = (frappe.request.cookies.get("sid") if frappe.request else None) or frappe.form_dict.get("sid")
+	if (
+		not stored
+		or not hmac.compare_digest(stored, secret)
+		or user != frappe.session.user
+		or session not in (None, "", "Guest")
+	):
 		raise frappe.PermissionError(_("Post evidence with an API key and secret, not a session"))

@@ -158,10 +158,16 @@ def move_to(path: str | Path, ref: str | None, commit: str, force: bool = False)
 		_optional(str(path), "rev-parse", "--verify", "--quiet", f"refs/heads/{ref}")
 	)
 	if ref and not is_branch:
-		return git(path, "checkout", *extra, "--detach", commit, timeout=600)
-	if ref:
-		git(path, "checkout", *extra, ref, timeout=600)
-	return git(path, "merge", "--ff-only", commit, timeout=600)
+		output = git(path, "checkout", *extra, "--detach", commit, timeout=600)
+	else:
+		if ref:
+			git(path, "checkout", *extra, ref, timeout=600)
+		output = git(path, "merge", "--ff-only", commit, timeout=600)
+	# A branch ahead of its upstream stays where it is ("Already up to date"): never deploy that.
+	head = git(path, "rev-parse", "HEAD")
+	if head != commit:
+		raise GitError(f"HEAD is {head[:10]}, not {commit[:10]}: the branch has commits its upstream lacks")
+	return output
 
 
 def has_path(path: str | Path, commit: str, inside: str) -> bool:

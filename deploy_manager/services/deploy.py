@@ -22,6 +22,9 @@ from deploy_manager.core.plan import Move
 from deploy_manager.core.verdict import EXIT_CODES
 from deploy_manager.services import backups, preflight, recording, rollback, steps
 
+# What a verified site may be to let a bench-wide deploy go on.
+GOOD = ("Monitoring", "Confirmed")
+
 
 class Blocked(Exception):
 	def __init__(self, decision, check: str):
@@ -81,13 +84,7 @@ def plan(moves: list[Move], refs: dict) -> core.Plan:
 def execute(moves: list[Move], refs: dict, override_reason: str = "", force: bool = False) -> str:
 	"""Deploy on the bench platform; returns the Deployment's name. Raises Blocked when the preflight
 	blocks and no reason overrides it, ValueError when refused before anything changed."""
-	the_plan = plan(moves, refs)
-	if not the_plan.runnable:
-		raise ValueError(
-			f"on {the_plan.platform} a deploy rolls out an image; follow the plan:\n{the_plan.text()}"
-		)
-	if not any(m.current != m.target for m in moves):
-		raise ValueError("nothing to deploy: every app is already at its target commit")
+	_check_deployable(moves, plan(moves, refs))
 	with steps.one_change_at_a_time(f"a deploy of {frappe.local.site}") as claim:
 		decision, check = preflight.run(moves, override_reason, deploying=True)
 		frappe.db.commit()
@@ -96,13 +93,23 @@ def execute(moves: list[Move], refs: dict, override_reason: str = "", force: boo
 		return Deploy(moves, refs, force, claim).run(check, decision)
 
 
+def _check_deployable(moves: list[Move], the_plan: core.Plan):
+	if not the_plan.runnable:
+		raise ValueError(
+			f"on {the_plan.platform} a deploy rolls out an image; follow the plan:\n{the_plan.text()}"
+		)
+	if not any(m.current != m.target for m in moves):
+		raise ValueError("nothing to deploy: every app is already at its target commit")
+
+
 def execute_bench(
 	sites: list[str], requested: list[str], canary: str | None, override_reason: str = "", force: bool = False
 ) -> tuple[str, list[str], int]:
 	"""`--site all`: the code moves once, with the canary's deploy; the other sites are closed until
 	they migrate, one at a time, each verified; the canary is verified before the rest. A failure or
-	a rollback verdict stops it: if the canary stops it, the code goes back and the other sites open
-	again untouched. Returns (the Bench Deployment, one line per site, exit code)."""
+	a rollback verdict stops it: if the canary stops it, the code goes back (installed, built, the bench
+	restarted) and the other sites open again unmigrated. Returns (the Bench Deployment, one line per
+	site, exit code)."""
 	canary = canary or sites[0]
 	if canary not in sites:
 		raise ValueError(f"the canary {canary} is not one of the sites: {', '.join(sites)}")
@@ -110,6 +117,8 @@ def execute_bench(
 	without = []
 	for site in order:
 		with steps.on_site(site):
+			if site == canary and frappe.get_site_config().get("maintenance_mode"):
+				raise ValueError(f"the canary {canary} is in maintenance mode: it could not be verified")
 			if "deploy_manager" not in frappe.get_installed_apps():
 				without.append(site)
 			elif reopened := steps.reopen_abandoned():
@@ -119,17 +128,13 @@ def execute_bench(
 			f"deploy_manager is not installed on {', '.join(without)}: it could neither back up, record nor"
 			" verify them; install it there, or deploy site by site"
 		)
-	with steps.on_site(canary):
-		moves, refs = resolve(requested)
-		the_plan = plan(moves, refs)
-		before = recording.snapshot_apps()
-	if not the_plan.runnable:
-		raise ValueError(
-			f"on {the_plan.platform} a deploy rolls out an image; follow the plan:\n{the_plan.text()}"
-		)
-	if not any(m.current != m.target for m in moves):
-		raise ValueError("nothing to deploy: every app is already at its target commit")
 	with steps.one_change_at_a_time("a bench-wide deploy", site=canary) as claim, steps.interruptible():
+		# Read under the lock: what the code is now, and where it goes.
+		with steps.on_site(canary):
+			moves, refs = resolve(requested)
+			the_plan = plan(moves, refs)
+			before = recording.snapshot_apps()
+		_check_deployable(moves, the_plan)
 		checks = {}
 		for site in order:
 			with steps.on_site(site):
@@ -171,10 +176,10 @@ def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[li
 	lines, code, closed = [], 0, []
 	link = f"{record} on {order[0]}"
 	try:
-		# Closed before the code moves: none may serve the new code on its old schema.
+		# Closed before the canary moves the code: until each has migrated, none may serve it.
 		for site in order[1:]:
 			with steps.on_site(site):
-				steps.close(f"{record} (waiting for the canary)")
+				steps.close(record)
 			closed.append(site)
 		for n, site in enumerate(order):
 			with steps.on_site(site):
@@ -186,24 +191,35 @@ def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[li
 					code = max(code, exit_code(name))
 				except RuntimeError as e:
 					name, status, note, code = deploy.doc.name if deploy.doc else "", "Failed", str(e), 1
+				if n == 0 and status not in GOOD and not deploy.code_back:
+					# The others have not migrated: they go back to the code they ran, whole.
+					note = f"{note} {put_code_back(moves, {s.app: s for s in before}, restart=True)}".strip()
 			lines.append(f"{site}: {name} {status}")
-			good = status in ("Monitoring", "Confirmed")
-			stop = "" if good else f"{site} is {status}: stopped"
+			# A site that was in maintenance before is verified once it is opened: not a stop.
+			stop = (
+				""
+				if status in GOOD or (n and status == "Awaiting Verification")
+				else f"{site} is {status}: stopped"
+			)
 			if stop and n == 0:
-				stop += "; the code went back and the other sites were left as they were"
-				# The canary's own rollback needs its database back too: its plan says how.
-				stop += f" ({return_code(moves, {s.app: s for s in before})})"
+				stop += "; the code went back and the other sites were opened again unmigrated"
 			elif stop and order[n + 1 :]:
 				stop += f"; not migrated: {', '.join(order[n + 1 :])} (opened again, on the new code)"
-			_update_record(order[0], record, site, name, status, note or stop)
+			_update_record(order[0], record, site, name, status, " ".join(filter(None, (note, stop))))
 			if stop:
 				lines.append(stop)
 				code = max(code, 1)
 				break
+	except BaseException:
+		code = max(code, 1)
+		raise
 	finally:
 		for site in closed:
-			with steps.on_site(site):
-				steps.reopen()
+			try:
+				with steps.on_site(site):
+					steps.reopen()
+			except Exception as e:
+				lines.append(f"{site}: could not be opened again ({e}): see its site_config.json")
 		with steps.on_site(order[0]):
 			_finish_record(record, "Stopped" if code else "Completed")
 	return lines, code
@@ -246,6 +262,7 @@ class Deploy(steps.Steps):
 		self.moves = [m for m in moves if m.current != m.target]
 		self.refs, self.force, self.move_code = refs, force, move_code
 		self.bench_deployment = bench_deployment
+		self.code_back = ""
 		installed = frappe.get_installed_apps()
 		self.before = {s.app: s for s in before or recording.snapshot_apps() if s.app in installed}
 
@@ -279,28 +296,44 @@ class Deploy(steps.Steps):
 		self.claim(f"{self.doc.name} (a deploy)")
 		try:
 			with steps.closed_site(self.doc.name):
-				self.step("backup", self.backup)
-				for move in self.moves if self.move_code else ():
-					self.step(f"check out {move.app}", lambda m=move: self.checkout(m))
-				for move in self.moves if self.move_code else ():
-					self.step(f"requirements of {move.app}", lambda m=move: steps.install(m.app))
-				self.step("migrate", self.migrate)
-				for move in self.moves if self.move_code else ():
-					self.step(f"build {move.app}", lambda m=move: steps.build(m.app))
-				self.step("clear cache", lambda: steps.bench("clear-cache"))
+				try:
+					self.deploy_steps()
+				except BaseException:
+					if self.move_code and self.current.startswith(UNTOUCHED):
+						# The database was not touched: the code goes back to what runs with it, before
+						# the site opens again.
+						self.code_back = put_code_back(self.moves, self.before)
+					raise
 		except BaseException as e:
 			# BaseException: Ctrl-C and SIGTERM fail the deploy too; the flags are already back.
-			raise RuntimeError(f"{self.doc.name}: {self.fail(self.current, e)}") from e
-		if self.move_code:
-			try:
-				self.step("restart", steps.restart)
-			except Exception as e:
-				# The deploy itself is done: a process manager that refuses is a warning, not a failure.
-				self.doc.add_log(
-					f"restart: not done ({e}); restart the bench's web server and workers by hand"
-				)
-		self.finish()
+			raise RuntimeError(f"{self.doc.name}: {self.fail(self.current or 'maintenance on', e)}") from e
+		try:
+			if self.move_code:
+				try:
+					self.step("restart", steps.restart)
+				except Exception as e:
+					# The deploy itself is done: a process manager that refuses is a warning.
+					self.doc.add_log(
+						f"restart: not done ({e}); restart the bench's web server and workers by hand"
+					)
+			self.finish()
+		except BaseException as e:
+			self.record_failure(
+				f"{self.current} interrupted after the migrate: {e}; restart the bench by hand"
+			)
+			raise RuntimeError(f"{self.doc.name}: {self.doc.failure_reason}") from e
 		return self.doc.name
+
+	def deploy_steps(self):
+		self.step("backup", self.backup)
+		for move in self.moves if self.move_code else ():
+			self.step(f"check out {move.app}", lambda m=move: self.checkout(m))
+		for move in self.moves if self.move_code else ():
+			self.step(f"requirements of {move.app}", lambda m=move: steps.install(m.app))
+		self.step("migrate", self.migrate)
+		for move in self.moves if self.move_code else ():
+			self.step(f"build {move.app}", lambda m=move: steps.build(m.app))
+		self.step("clear cache", lambda: steps.bench("clear-cache"))
 
 	def backup(self):
 		record = backups.take("Pre-deploy", deployment=self.doc.name)
@@ -320,25 +353,27 @@ class Deploy(steps.Steps):
 			return output
 		finally:
 			# The migrate wrote into this Deployment: its patches, tables, and a failure's traceback.
-			recording.settle_adopted(self.doc.name, failed)
-			frappe.db.commit()
+			# Our connection sat idle through the migrate, which may have ended it.
+			frappe.db.connect()
+			try:
+				recording.settle_adopted(self.doc.name, failed)
+				frappe.db.commit()
+			except Exception:
+				if not failed:
+					raise  # else the migrate's own failure is the one to report
 			self.doc.reload()
 
 	def fail(self, step: str, error: BaseException) -> str:
 		"""Record the failure; returns what to tell the operator: the reason and the rollback plan."""
 		found = self.doc.failure_reason if self.doc.status == "Failed" else ""
-		untouched = step.startswith(("backup", "check out", "requirements"))
-		if untouched:
-			# The database was not touched: the code goes back to what runs with it (unless other
-			# sites of a bench-wide deploy already run on the new code).
-			code = return_code(self.moves, self.before) if self.move_code else ""
-			way_back, plan = f"{code} Nothing to roll back: the database was not touched.".strip(), ""
+		if step.startswith(UNTOUCHED):
+			way_back = f"{self.code_back} Nothing to roll back: the database was not touched.".strip()
+			plan = ""
 		else:
 			way_back, plan = self.rollback_plan()
 		reason = (
 			f"{step} failed: {error}" + (f" ({found})" if found and found not in str(error) else "") + "."
-			f" Backup: {self.doc.backup or 'none was taken'}. Maintenance mode and the scheduler are as"
-			f" they were. {way_back}"
+			f" Backup: {self.doc.backup or 'none was taken'}. {steps.flags_now()} {way_back}"
 		)
 		# The plan goes in the log, a Code field: a Small Text would escape its <placeholders>.
 		self.record_failure(reason, error, plan)
@@ -371,18 +406,30 @@ class Deploy(steps.Steps):
 		frappe.db.commit()
 
 
-def return_code(moves: list[Move], before: dict[str, AppState]) -> str:
-	"""Check the apps out again as they were before the deploy moved them."""
+# Steps that leave the database as it was: a failure there needs no rollback.
+UNTOUCHED = ("maintenance on", "backup", "check out", "requirements")
+
+
+def put_code_back(moves: list[Move], before: dict[str, AppState], restart: bool = False) -> str:
+	"""The apps as they were before the deploy moved them: checked out, installed and built again (and
+	with `restart`, after a deploy that restarted the bench, what runs is the code from before too)."""
 	problems = []
 	for move in moves:
 		state = before[move.app]
 		try:
 			gitrepo.return_to(steps.repo(move.app), state.branch, state.commit)
+			steps.install(move.app)
+			steps.build(move.app)
 		except Exception as e:
 			problems.append(f"{move.app} ({e})")
 	if problems:
-		return f"Could not check out again: {'; '.join(problems)}: see their working trees."
-	return "The apps are checked out as they were."
+		return f"Could not put the code back: {'; '.join(problems)}: see their working trees."
+	try:
+		if restart:
+			steps.restart()
+	except Exception as e:
+		return f"The apps are checked out, installed and built as they were; restart the bench by hand ({e})."
+	return "The apps are checked out, installed and built as they were."
 
 
 def verify(name: str) -> str:

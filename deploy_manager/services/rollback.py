@@ -350,8 +350,7 @@ class Rollback(steps.Steps):
 				except Exception:
 					code = " Some apps could not be checked out again: see their working trees."
 		reason = (
-			f"{step} failed: {error}. Safety backup: {safety}. Maintenance mode and the scheduler are as they"
-			f" were.{code} The way back: bench --site {frappe.local.site} deploy-manager backup --verify"
+			f"{step} failed: {error}. Safety backup: {safety}. {steps.flags_now()}{code} The way back: bench --site {frappe.local.site} deploy-manager backup --verify"
 			f" {safety}, then restore it with `bench restore` and check out the commits in this record's apps table."
 		)
 		self.record_failure(reason, error)

@@ -23,6 +23,8 @@ from filelock import FileLock, Timeout
 from frappe.installer import update_site_config
 from frappe.utils import get_bench_path, now_datetime
 
+from deploy_manager.core import environment
+
 FLAGS = ("maintenance_mode", "pause_scheduler")
 OUTPUT_KEPT = 1500
 
@@ -36,7 +38,7 @@ class CommandFailed(RuntimeError):
 
 
 class Interrupted(BaseException):
-	"""SIGTERM or SIGHUP while the site is closed: unwinds like Ctrl-C, so the flags go back."""
+	"""SIGTERM while the site is closed: unwinds like Ctrl-C, so the flags go back."""
 
 
 def repo(app: str) -> Path:
@@ -91,25 +93,28 @@ class Steps:
 @contextlib.contextmanager
 def closed_site(deployment: str):
 	"""Maintenance on and the scheduler paused inside; both put back exactly as they were (absent keys
-	removed) on the way out, however it is left: an exception, Ctrl-C, SIGTERM or SIGHUP. A site this
-	process closed earlier (a bench-wide deploy closes every site first) is taken over as it is."""
-	note = _read_closed_note()
-	if note and note.get("pid") == os.getpid():
-		_write_closed_note({**note, "deployment": deployment})
-	else:
-		close(deployment)
+	removed) on the way out, however it is left: an exception, Ctrl-C or SIGTERM. A site this process
+	closed earlier (a bench-wide deploy closes every site first) is taken over as it is."""
 	with interruptible():
 		try:
+			note = _read_closed_note()
+			if note and note.get("pid") == os.getpid():
+				_write_closed_note({**note, "deployment": deployment})
+			else:
+				close(deployment)
 			yield
 		finally:
 			reopen()
 
 
 def close(deployment: str):
-	"""Maintenance on, scheduler paused; what they were goes into the closed-site note first."""
+	"""Maintenance on, scheduler paused; what they were goes into the closed-site note first. A note
+	left by another process (its pid taken by a new process since) keeps its flags: they are the
+	ones from before that process closed the site."""
 	# The site's own config, where update_site_config writes (common_site_config may hold them too).
 	config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
-	flags = {flag: config.get(flag) for flag in FLAGS}
+	earlier = _read_closed_note()
+	flags = earlier["flags"] if earlier else {flag: config.get(flag) for flag in FLAGS}
 	_write_closed_note({"deployment": deployment, "pid": os.getpid(), "flags": flags, "step": ""})
 	for flag in FLAGS:
 		update_site_config(flag, 1)
@@ -124,7 +129,8 @@ def reopen():
 
 @contextlib.contextmanager
 def interruptible():
-	"""SIGTERM and SIGHUP raise Interrupted inside (in the main thread), so that finally blocks run."""
+	"""Inside, SIGTERM raises Interrupted (in the main thread), so that finally blocks run; a hang-up
+	is ignored, so that a dropped SSH session does not stop a migrate half-way."""
 	handlers = _raise_on_signals()
 	try:
 		yield
@@ -140,22 +146,50 @@ def put_back(flags: dict):
 
 
 def reopen_abandoned() -> str | None:
-	"""If a deploy or rollback died with the site closed, put its flags back and fail its Deployment.
-	Returns what was done, to print."""
+	"""If a deploy or rollback died with the site closed, put its flags back and fail its Deployment;
+	one that died after opening the site again (in its restart, say) is failed too. Returns what was
+	done, to print."""
+	said = []
 	note = _read_closed_note()
-	if not note or _alive(note.get("pid")):
-		return None
-	put_back(note["flags"])
-	_remove_closed_note()
-	name, step = note.get("deployment"), note.get("step") or "its first step"
-	reason = (
-		f"the process (pid {note.get('pid')}) ended during {step} without finishing: maintenance mode and"
-		" the scheduler were put back as they were"
-	)
+	if note and not _alive(note.get("pid")):
+		put_back(note["flags"])
+		_remove_closed_note()
+		name, step = note.get("deployment"), note.get("step") or "its first step"
+		reason = (
+			f"the process (pid {note.get('pid')}) ended during {step} without finishing: maintenance mode"
+			" and the scheduler were put back as they were"
+		)
+		_fail_if_in_progress(name, f"{step} interrupted: {reason}")
+		said.append(f"{name}: {reason}")
+	for left in frappe.get_all(
+		"Deployment",
+		filters={
+			"status": "In Progress",
+			"source": ("in", ("Deploy Command", "Rollback")),
+			"host": environment.hostname(),
+		},
+		fields=["name", "pid"],
+	):
+		if not _alive(left.pid):
+			reason = f"the process (pid {left.pid}) ended without finishing"
+			_fail_if_in_progress(left.name, reason)
+			said.append(f"{left.name}: {reason}")
+	return "; ".join(said) or None
+
+
+def _fail_if_in_progress(name: str | None, reason: str):
 	if name and frappe.db.get_value("Deployment", name, "status") == "In Progress":
-		doc = frappe.get_doc("Deployment", name)
-		Steps(doc).record_failure(f"{step} interrupted: {reason}")
-	return f"{name}: {reason}"
+		Steps(frappe.get_doc("Deployment", name)).record_failure(reason)
+
+
+def flags_now() -> str:
+	"""For a failure message: whether maintenance mode and the scheduler are back as they were."""
+	if _read_closed_note() is None:
+		return "Maintenance mode and the scheduler are as they were."
+	return (
+		"Maintenance mode and the scheduler could NOT be put back: what they were is in"
+		f" {_closed_note_path()}; the next deploy, rollback or preflight puts them back."
+	)
 
 
 def _alive(pid) -> bool:
@@ -199,14 +233,17 @@ def _remove_closed_note():
 
 
 def _raise_on_signals() -> dict:
-	"""SIGTERM and SIGHUP raise Interrupted in the main thread; returns the handlers they replaced."""
+	"""SIGTERM raises Interrupted, SIGHUP is ignored (main thread only); returns the handlers replaced."""
 	if threading.current_thread() is not threading.main_thread():
 		return {}
 
 	def interrupt(number, frame):
 		raise Interrupted(f"stopped by signal {signal.Signals(number).name}")
 
-	return {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+	return {
+		signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt),
+		signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+	}
 
 
 @contextlib.contextmanager
@@ -216,7 +253,8 @@ def one_change_at_a_time(what: str, site: str | None = None):
 	site = site or frappe.local.site
 	sites = os.path.join(get_bench_path(), "sites")
 	holder = os.path.join(sites, "deploy_manager_change.json")
-	lock = FileLock(os.path.join(sites, "deploy_manager_change.lock"), timeout=0)
+	# A little patience: running_change() holds the lock for an instant when it looks.
+	lock = FileLock(os.path.join(sites, "deploy_manager_change.lock"), timeout=2)
 	try:
 		lock.acquire()
 	except Timeout:
@@ -321,9 +359,14 @@ def run(command: list[str], cwd: str | None = None, timeout: float = 3600, env: 
 	try:
 		output, _ = child.communicate(timeout=timeout)
 	except BaseException as e:
-		# A timeout, or this process being interrupted: the child must not go on alone.
-		os.killpg(child.pid, signal.SIGKILL)
-		child.communicate()
+		# A timeout, or this process being interrupted: the child must not go on alone. Asked to stop
+		# first (a migrate's Frappe then rolls back its transaction), killed if it does not.
+		os.killpg(child.pid, signal.SIGKILL if isinstance(e, subprocess.TimeoutExpired) else signal.SIGTERM)
+		try:
+			child.communicate(timeout=30)
+		except subprocess.TimeoutExpired:
+			os.killpg(child.pid, signal.SIGKILL)
+			child.communicate()
 		if isinstance(e, subprocess.TimeoutExpired):
 			raise RuntimeError(
 				f"`{' '.join(command[-3:])}` did not finish within {timeout:g}s and was stopped"

@@ -12,7 +12,7 @@ import frappe
 from deploy_manager.core.gitrepo import git
 from deploy_manager.tests.bench import bench_cmd, fresh_snapshot, spawn, stop, wait_until
 from deploy_manager.tests.probe_app import ProbeApp
-from deploy_manager.tests.test_verification import SETTINGS, HealthySiteTestCase
+from deploy_manager.tests.test_verification import HealthySiteTestCase
 
 FLAGS = ("maintenance_mode", "pause_scheduler")
 

@@ -225,6 +225,9 @@ class TestEvidenceAPI(FrappeTestCase):
 			(doc.source, doc.kind, doc.result, doc.owner),
 			("API", "Tests", "Passed", "dm-pipeline@example.com"),
 		)
+		doc.result = "Failed"
+		with self.assertRaises(frappe.ValidationError):
+			doc.save()  # what a pipeline said stays as it said it
 
 		self.assertEqual(self.post({"Authorization": f"token {key}:wrong-secret"}).status_code, 401)
 		self.assertEqual(self.post().status_code, 403)
@@ -245,6 +248,13 @@ class TestEvidenceAPI(FrappeTestCase):
 		refused = self.post(cookies=login.cookies)
 		self.assertEqual(refused.status_code, 403)
 		self.assertIn("API key", refused.text)
+		# A header Frappe's own check skips, beside the session sent as a form field: still refused.
+		key = frappe.db.get_value("User", user, "api_key")
+		sid = login.cookies.get("sid")
+		for header in (f"token {key}:wrong secret", f"token {key}:x:y"):
+			smuggled = self.post({"Authorization": header}, sid=sid)
+			self.assertIn(smuggled.status_code, (401, 403), header)
+		self.assertFalse(frappe.db.exists("Deploy Evidence", {"owner": user}))
 
 	def test_a_staging_site_tells_production_what_it_confirmed(self):
 		key, secret = self.api_key(user_with("dm-staging@example.com", "Deploy Manager"))

@@ -88,3 +88,13 @@ def test_the_deploy_plan_follows_the_guide():
 		image = plan.deploy_plan(moves, {}, "erp.example.com", platform)
 		assert not image.runnable
 		assert "shop: aaaaaaaaaa -> bbbbbbbbbb" in image.text()
+
+
+def test_a_branch_ahead_of_its_upstream_is_refused_not_deployed(repo, clone):
+	(clone / "module.py").write_text("VERSION = 'local only'\n")
+	run_git(clone, "commit", "--quiet", "-am", "not pushed")
+	local = run_git(clone, "rev-parse", "HEAD")
+	upstream = resolve(clone, None)
+	with pytest.raises(GitError, match="the branch has commits its upstream lacks"):
+		move_to(clone, None, upstream)
+	assert read_state(clone).commit == local

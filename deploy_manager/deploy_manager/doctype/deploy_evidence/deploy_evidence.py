@@ -28,7 +28,10 @@ class DeployEvidence(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		if self.is_new() and not self.flags.posted_through_api:
+		if not self.is_new():
+			# What a pipeline said stays as it said it: a correction is new evidence.
+			frappe.throw(_("Deploy Evidence cannot be changed: add new evidence instead"))
+		if not self.flags.posted_through_api:
 			# Only deploy_manager.api.post_evidence, which checked the caller's API key, says API.
 			self.source = "By hand"
 		self.commit = (self.commit or "").strip().lower()
