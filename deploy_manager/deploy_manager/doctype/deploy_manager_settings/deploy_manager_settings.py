@@ -79,6 +79,10 @@ class DeployManagerSettings(Document):
 			frappe.throw(_("Set the API Key that goes with the API Secret"))
 		if self.production_url:
 			_require_http_url(self.production_url, _("Production Site URL"))
+			parts = urlsplit(self.production_url)
+			if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+				# The API secret goes with every confirmation.
+				frappe.throw(_("Production Site URL must be https (http only on this machine)"))
 		for row in self.freeze_windows:
 			if not any((row.from_date, row.to_date, row.weekday, row.from_time, row.to_time)):
 				frappe.throw(

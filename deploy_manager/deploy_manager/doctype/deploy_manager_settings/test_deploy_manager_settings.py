@@ -36,3 +36,28 @@ class TestDeployManagerSettings(FrappeTestCase):
 	def test_an_api_secret_needs_its_key(self):
 		with self.assertRaisesRegex(frappe.ValidationError, "API Key"):
 			self.settings(api_key="", api_secret="s3cret").save()
+
+	def test_the_production_url_is_https_except_on_this_machine(self):
+		with self.assertRaisesRegex(frappe.ValidationError, "must be https"):
+			self.settings(production_url="http://erp.example.com").save()
+		self.settings(production_url="https://erp.example.com").save()
+		self.settings(production_url="http://127.0.0.1:8000").save()
+
+	def test_freeze_windows_need_a_span_and_times_written_hh_mm(self):
+		with self.assertRaisesRegex(frappe.ValidationError, "needs dates, a weekday or times"):
+			self.settings(freeze_windows=[{"label": "always"}]).save()
+		with self.assertRaisesRegex(frappe.ValidationError, "not a time written HH:MM"):
+			self.settings(freeze_windows=[{"label": "night", "from_time": "10pm"}]).save()
+		with self.assertRaisesRegex(frappe.ValidationError, "ends before it starts"):
+			self.settings(
+				freeze_windows=[{"label": "x", "from_date": "2026-12-31", "to_date": "2026-12-24"}]
+			).save()
+		with self.assertRaisesRegex(frappe.ValidationError, "listed twice"):
+			self.settings(
+				preflight_rules=[
+					{"item": "Build", "blocks_in": "Never"},
+					{"item": "Build", "blocks_in": "Production"},
+				]
+			).save()
+		self.settings(freeze_windows=[{"label": "night", "from_time": "22:00", "to_time": "06:00"}]).save()
+		self.assertEqual(frappe.get_single("Deploy Manager Settings").freeze_windows[0].to_time, "06:00")
