@@ -130,3 +130,16 @@ def user_with(email: str, *roles: str) -> str:
 		user.add_roles(*roles)
 	frappe.db.commit()
 	return email
+
+
+def api_key_of(user: str, password: str | None = None) -> tuple[str, str]:
+	"""(API key, a new API secret) of `user` (and a new password), committed for the web server."""
+	doc = frappe.get_doc("User", user)
+	doc.api_key = doc.api_key or frappe.generate_hash(length=15)
+	secret = frappe.generate_hash(length=15)
+	doc.api_secret = secret
+	if password:
+		doc.new_password = password
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+	return doc.api_key, secret

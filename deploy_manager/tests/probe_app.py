@@ -35,6 +35,14 @@ class ProbeApp:
 		self.bench = Path(get_bench_path())
 		self.path = self.bench / "apps" / NAME
 
+	@classmethod
+	def installed_for(cls, test_class) -> "ProbeApp":
+		"""dm_probe installed on the test site until `test_class` is done."""
+		probe = cls()
+		probe.ensure_installed(frappe.local.site)
+		test_class.addClassCleanup(probe.remove, frappe.local.site)
+		return probe
+
 	@property
 	def head(self) -> str:
 		return git(self.path, "rev-parse", "HEAD")
@@ -73,6 +81,15 @@ class ProbeApp:
 			},
 		)
 		return f"dm_probe.patches.{name}"
+
+	def patch_ahead(self, body: str) -> tuple[str, str, str]:
+		"""(the commit now, a new commit whose patch runs `body`, that patch); the working tree stays at
+		the commit now, as on a server before a deploy."""
+		start = self.head
+		patch = self.add_patch(body)
+		target = self.head
+		git(self.path, "checkout", "--quiet", "--detach", start)
+		return start, target, patch
 
 	def set_after_migrate(self, body: str | None):
 		"""Commit an after_migrate hook running `body` (it runs after deploy_manager's), or remove it."""

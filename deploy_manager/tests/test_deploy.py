@@ -17,36 +17,33 @@ from deploy_manager.tests.test_verification import HealthySiteTestCase
 FLAGS = ("maintenance_mode", "pause_scheduler")
 
 
-class TestDeploy(HealthySiteTestCase):
+class DeployTestCase(HealthySiteTestCase):
+	"""The healthy test site with dm_probe, whose commits the tests deploy."""
+
 	@classmethod
 	def setUpClass(cls):
 		# dm_probe first: the web server and workers started next must be able to import it.
-		cls.probe = ProbeApp()
-		cls.probe.ensure_installed(frappe.local.site)
-		cls.addClassCleanup(cls.probe.remove, frappe.local.site)
+		cls.probe = ProbeApp.installed_for(cls)
 		super().setUpClass()
 		# This bench runs inside a container, which detection would call Docker: say what it is.
 		cls.configure(platform="Bench")
 		cls.addClassCleanup(cls.configure, platform="")
+
+	def flags(self, site: str | None = None) -> dict:
+		config = frappe.get_file_json(frappe.get_site_path("..", site or self.site, "site_config.json"))
+		return {flag: config.get(flag) for flag in FLAGS}
+
+
+class TestDeploy(DeployTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
 		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
 
 	def setUp(self):
 		# A flag set before the deploy must be set after it too: pause_scheduler is, maintenance is not.
 		bench_cmd(self.site, "set-config", "pause_scheduler", "0", "--parse", check=True)
 		self.addCleanup(bench_cmd, self.site, "set-config", "pause_scheduler", "0", "--parse")
-
-	def site_flags(self) -> dict:
-		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
-		return {flag: config.get(flag) for flag in FLAGS}
-
-	def next_commit(self, body: str) -> tuple[str, str, str]:
-		"""(commit now, a new commit with a patch running `body`, the patch); the working tree stays
-		at the commit now, as on a server before a deploy."""
-		start = self.probe.head
-		patch = self.probe.add_patch(body)
-		target = self.probe.head
-		git(self.probe.path, "checkout", "--quiet", "--detach", start)
-		return start, target, patch
 
 	def deploy(self, *args: str):
 		return bench_cmd(self.site, "deploy-manager", "deploy", *args)
@@ -63,7 +60,7 @@ class TestDeploy(HealthySiteTestCase):
 
 	def assert_failed_at(self, step: str, flags: dict, result):
 		self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
-		self.assertEqual(self.site_flags(), flags)
+		self.assertEqual(self.flags(), flags)
 		doc = self.latest_deployment()
 		self.assertEqual(doc.status, "Failed", doc.log)
 		self.assertTrue(doc.failure_reason.startswith(f"{step} failed"), doc.failure_reason)
@@ -78,7 +75,7 @@ class TestDeploy(HealthySiteTestCase):
 
 	def test_a_deploy_to_a_commit_is_backed_up_logged_verified_and_monitored(self):
 		marker = f"deploy-probe-{frappe.generate_hash(length=8)}"
-		start, target, patch = self.next_commit(
+		start, target, patch = self.probe.patch_ahead(
 			f'frappe.get_doc({{"doctype": "ToDo", "description": "{marker}"}}).insert()\n'
 		)
 		dry = self.deploy("--app", f"dm_probe@{target}")
@@ -87,12 +84,12 @@ class TestDeploy(HealthySiteTestCase):
 		self.assertIn("Dry run: nothing changed", dry.stdout)
 		self.assertEqual(self.probe.head, start)
 
-		flags = self.site_flags()
+		flags = self.flags()
 		done = self.deploy("--app", f"dm_probe@{target}", "--yes")
 		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
 		self.assertEqual(self.probe.head, target)
 		self.assertTrue(frappe.db.exists("ToDo", {"description": marker}))
-		self.assertEqual(self.site_flags(), flags)
+		self.assertEqual(self.flags(), flags)
 
 		doc = self.latest_deployment()
 		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"), doc.log)
@@ -125,14 +122,14 @@ class TestDeploy(HealthySiteTestCase):
 		self.settle_probe(patch)
 
 	def test_a_failing_patch_fails_at_migrate_with_the_site_open_and_the_rollback_plan(self):
-		_start, target, patch = self.next_commit(
+		_start, target, patch = self.probe.patch_ahead(
 			'frappe.get_doc({"doctype": "ToDo", "description": "half-way"}).insert()\n'
 			'raise Exception("dm_probe patch fails half-way")\n'
 		)
-		flags = self.site_flags()
+		flags = self.flags()
 		result = self.deploy("--app", f"dm_probe@{target}", "--yes")
 		doc = self.assert_failed_at("migrate", flags, result)
-		self.assertFalse(self.site_flags()["maintenance_mode"])
+		self.assertFalse(self.flags()["maintenance_mode"])
 		self.assertIn("dm_probe patch fails half-way", doc.failure_reason)
 		self.assertIn(f"deploy-manager rollback before-{doc.name} --yes", doc.failure_reason)
 		self.assertIn(f"git -C apps/dm_probe checkout --detach {_start}", doc.log)
@@ -147,7 +144,7 @@ class TestDeploy(HealthySiteTestCase):
 			"Broken bundle", {"dm_probe/public/js/dm_probe.bundle.js": "export const = ;\n"}
 		)
 		git(self.probe.path, "checkout", "--quiet", "--detach", start)
-		flags = self.site_flags()
+		flags = self.flags()
 		result = self.deploy("--app", f"dm_probe@{broken}", "--yes")
 		self.assert_failed_at("build dm_probe", flags, result)
 		# An app without a public folder has nothing the Desk assets check waits for.
@@ -159,7 +156,7 @@ class TestDeploy(HealthySiteTestCase):
 		start = self.probe.head
 		broken = self.probe.commit("Broken package metadata", {"pyproject.toml": "[project\nname = \n"})
 		git(self.probe.path, "checkout", "--quiet", "--detach", start)
-		flags = self.site_flags()
+		flags = self.flags()
 		result = self.deploy("--app", f"dm_probe@{broken}", "--yes")
 		doc = self.assert_failed_at("requirements of dm_probe", flags, result)
 		self.assertIn("Nothing to roll back: the database was not touched", doc.failure_reason)
@@ -167,7 +164,7 @@ class TestDeploy(HealthySiteTestCase):
 
 	def test_a_lost_database_connection_fails_the_deploy_with_the_flags_back(self):
 		# The patch kills every connection of the site's database user: the deploy's, then its own.
-		_start, target, patch = self.next_commit(
+		_start, target, patch = self.probe.patch_ahead(
 			"for (conn,) in frappe.db.sql(\n"
 			'\t"select id from information_schema.processlist where user = %s and id != connection_id()",\n'
 			"\tfrappe.conf.db_user,\n"
@@ -175,7 +172,7 @@ class TestDeploy(HealthySiteTestCase):
 			'\tfrappe.db.sql(f"kill {conn}")\n'
 			'frappe.db.sql("kill %s" % frappe.db.sql("select connection_id()")[0][0])\n'
 		)
-		flags = self.site_flags()
+		flags = self.flags()
 		result = self.deploy("--app", f"dm_probe@{target}", "--yes")
 		fresh_snapshot()
 		doc = self.assert_failed_at("migrate", flags, result)
@@ -186,8 +183,8 @@ class TestDeploy(HealthySiteTestCase):
 	def slow_deploy(self) -> tuple:
 		"""A deploy whose migrate runs a patch that sleeps; returns (process, patch, flags) once the
 		migrate has started."""
-		_start, target, patch = self.next_commit("import time\ntime.sleep(90)\n")
-		flags = self.site_flags()
+		_start, target, patch = self.probe.patch_ahead("import time\ntime.sleep(90)\n")
+		flags = self.flags()
 		process = spawn(self.site, "deploy-manager", "deploy", "--app", f"dm_probe@{target}", "--yes")
 		self.addCleanup(stop, process)
 		wait_until(
@@ -207,12 +204,12 @@ class TestDeploy(HealthySiteTestCase):
 		second = self.deploy("--app", "dm_probe", "--yes")
 		self.assertEqual(second.returncode, 1)
 		self.assertIn(f"{doc.name} (a deploy) on {self.site}", second.stderr)
-		self.assertEqual(self.site_flags(), {"maintenance_mode": 1, "pause_scheduler": 1})
+		self.assertEqual(self.flags(), {"maintenance_mode": 1, "pause_scheduler": 1})
 
 		os.kill(process.pid, signal.SIGTERM)
 		process.communicate(timeout=60)
 		fresh_snapshot()
-		self.assertEqual(self.site_flags(), flags)
+		self.assertEqual(self.flags(), flags)
 		doc.reload()
 		self.assertEqual(doc.status, "Failed")
 		self.assertIn("stopped by signal SIGTERM", doc.failure_reason)
@@ -226,11 +223,11 @@ class TestDeploy(HealthySiteTestCase):
 		os.kill(process.pid, signal.SIGKILL)
 		os.kill(migrate_pid, signal.SIGKILL)
 		process.communicate(timeout=60)
-		self.assertEqual(self.site_flags(), {"maintenance_mode": 1, "pause_scheduler": 1})
+		self.assertEqual(self.flags(), {"maintenance_mode": 1, "pause_scheduler": 1})
 
 		result = bench_cmd(self.site, "deploy-manager", "preflight", "--app", "dm_probe")
 		self.assertIn("was interrupted", result.stderr)
-		self.assertEqual(self.site_flags(), flags)
+		self.assertEqual(self.flags(), flags)
 		doc.reload()
 		self.assertEqual(doc.status, "Failed")
 		self.assertTrue(doc.failure_reason.startswith("migrate interrupted"), doc.failure_reason)

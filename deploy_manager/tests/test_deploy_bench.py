@@ -9,22 +9,15 @@ from frappe.utils import get_sites
 
 from deploy_manager.core.gitrepo import git
 from deploy_manager.tests.bench import bench_cmd, free_port, serve, stop
-from deploy_manager.tests.probe_app import ProbeApp
-from deploy_manager.tests.test_verification import HealthySiteTestCase
+from deploy_manager.tests.test_deploy import DeployTestCase
 
-FLAGS = ("maintenance_mode", "pause_scheduler")
+BODY = 'frappe.get_doc({"doctype": "ToDo", "description": "bench deploy"}).insert()\n'
 
 
-class TestBenchDeploy(HealthySiteTestCase):
+class TestBenchDeploy(DeployTestCase):
 	@classmethod
 	def setUpClass(cls):
-		# dm_probe first: the web server and workers started next must be able to import it.
-		cls.probe = ProbeApp()
-		cls.probe.ensure_installed(frappe.local.site)
-		cls.addClassCleanup(cls.probe.remove, frappe.local.site)
 		super().setUpClass()
-		cls.configure(platform="Bench")
-		cls.addClassCleanup(cls.configure, platform="")
 		cls.others = [site for site in get_sites() if site != cls.site]
 		if not cls.others:
 			raise AssertionError("the bench has no second site: make one (docs/test-bench.md)")
@@ -58,19 +51,6 @@ class TestBenchDeploy(HealthySiteTestCase):
 		bench_cmd(site, "set-admin-password", frappe.generate_hash(), check=True)
 		cls.addClassCleanup(bench_cmd, site, "set-admin-password", "admin")
 
-	def flags(self, site: str) -> dict:
-		config = frappe.get_file_json(frappe.get_site_path("..", site, "site_config.json"))
-		return {flag: config.get(flag) for flag in FLAGS}
-
-	def next_commit(self) -> tuple[str, str, str]:
-		start = self.probe.head
-		patch = self.probe.add_patch(
-			'frappe.get_doc({"doctype": "ToDo", "description": "bench deploy"}).insert()\n'
-		)
-		target = self.probe.head
-		git(self.probe.path, "checkout", "--quiet", "--detach", start)
-		return start, target, patch
-
 	def deployments_of(self, site: str, since: str) -> list[dict]:
 		found = bench_cmd(site, "deploy-manager", "status", "--json", "--limit", "3").stdout
 		return [
@@ -80,7 +60,7 @@ class TestBenchDeploy(HealthySiteTestCase):
 		]
 
 	def test_the_canary_first_then_every_site_one_at_a_time(self):
-		_start, target, patch = self.next_commit()
+		_start, target, patch = self.probe.patch_ahead(BODY)
 		flags = {site: self.flags(site) for site in [self.site, *self.others]}
 		since = str(frappe.utils.now_datetime().replace(microsecond=0))
 		result = _all(target, self.site)
@@ -103,7 +83,7 @@ class TestBenchDeploy(HealthySiteTestCase):
 		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
 
 	def test_a_canary_that_says_roll_back_stops_before_the_other_sites(self):
-		start, target, patch = self.next_commit()
+		start, target, patch = self.probe.patch_ahead(BODY)
 		flags = {site: self.flags(site) for site in [self.site, *self.others]}
 		since = str(frappe.utils.now_datetime().replace(microsecond=0))
 		stop(self.processes.pop("web"))  # the canary stops answering

@@ -12,10 +12,17 @@ import requests
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_system_timezone, now_datetime
 
-from deploy_manager.core.gitrepo import git
 from deploy_manager.core.plan import Move
 from deploy_manager.services import notifications, preflight
-from deploy_manager.tests.bench import bench_cmd, free_port, fresh_snapshot, serve, stop, user_with
+from deploy_manager.tests.bench import (
+	api_key_of,
+	bench_cmd,
+	free_port,
+	fresh_snapshot,
+	serve,
+	stop,
+	user_with,
+)
 from deploy_manager.tests.probe_app import ProbeApp
 
 SETTINGS = "Deploy Manager Settings"
@@ -27,17 +34,12 @@ class TestPreflight(FrappeTestCase):
 	def setUpClass(cls):
 		super().setUpClass()
 		cls.site = frappe.local.site
-		cls.probe = ProbeApp()
-		cls.probe.ensure_installed(cls.site)
-		cls.addClassCleanup(cls.probe.remove, cls.site)
+		cls.probe = ProbeApp.installed_for(cls)
 		settings = frappe.get_single(SETTINGS)
 		saved = {field: settings.get(field) for field in KEPT}
 		cls.addClassCleanup(cls.settings, freeze_windows=[], preflight_rules=[], **saved)
 		cls.settings(default_environment="Production", platform="Bench", friday_freeze="Production")
-		cls.start = cls.probe.head
-		cls.probe.add_patch("pass\n")
-		cls.target = cls.probe.head
-		git(cls.probe.path, "checkout", "--quiet", "--detach", cls.start)
+		cls.start, cls.target, _patch = cls.probe.patch_ahead("pass\n")
 		cls.moves = [Move("dm_probe", cls.start, cls.target)]
 
 	@classmethod
@@ -199,17 +201,6 @@ class TestEvidenceAPI(FrappeTestCase):
 		frappe.db.delete("Deploy Evidence", {"commit": cls.commit})
 		frappe.db.commit()
 
-	def api_key(self, user: str, password: str | None = None) -> tuple[str, str]:
-		doc = frappe.get_doc("User", user)
-		doc.api_key = doc.api_key or frappe.generate_hash(length=15)
-		secret = frappe.generate_hash(length=15)
-		doc.api_secret = secret
-		if password:
-			doc.new_password = password
-		doc.save(ignore_permissions=True)
-		frappe.db.commit()
-		return doc.api_key, secret
-
 	def post(self, headers=None, cookies=None, **data):
 		data = {"app": "dm_probe", "commit": self.commit, "kind": "Tests", "result": "Passed", **data}
 		return requests.post(
@@ -217,7 +208,7 @@ class TestEvidenceAPI(FrappeTestCase):
 		)
 
 	def test_a_valid_key_posts_and_a_wrong_key_or_none_is_refused(self):
-		key, secret = self.api_key(user_with("dm-pipeline@example.com", "Deploy Manager"))
+		key, secret = api_key_of(user_with("dm-pipeline@example.com", "Deploy Manager"))
 		posted = self.post({"Authorization": f"token {key}:{secret}"}, details_url="https://ci.example.com/1")
 		self.assertEqual(posted.status_code, 200, posted.text)
 		doc = frappe.get_doc("Deploy Evidence", posted.json()["message"]["name"])
@@ -231,13 +222,13 @@ class TestEvidenceAPI(FrappeTestCase):
 
 		self.assertEqual(self.post({"Authorization": f"token {key}:wrong-secret"}).status_code, 401)
 		self.assertEqual(self.post().status_code, 403)
-		plain_key, plain_secret = self.api_key(user_with("dm-plain-api@example.com"))
+		plain_key, plain_secret = api_key_of(user_with("dm-plain-api@example.com"))
 		self.assertEqual(self.post({"Authorization": f"token {plain_key}:{plain_secret}"}).status_code, 403)
 
 	def test_a_session_cookie_is_refused(self):
 		user = user_with("dm-browser@example.com", "Deploy Manager")
 		password = frappe.generate_hash(length=16)
-		self.api_key(user, password)
+		api_key_of(user, password)
 		login = requests.post(
 			f"http://127.0.0.1:{self.port}/api/method/login",
 			data={"usr": user, "pwd": password},
@@ -257,7 +248,7 @@ class TestEvidenceAPI(FrappeTestCase):
 		self.assertFalse(frappe.db.exists("Deploy Evidence", {"owner": user}))
 
 	def test_a_staging_site_tells_production_what_it_confirmed(self):
-		key, secret = self.api_key(user_with("dm-staging@example.com", "Deploy Manager"))
+		key, secret = api_key_of(user_with("dm-staging@example.com", "Deploy Manager"))
 		settings = frappe.get_single(SETTINGS)
 		saved = {f: settings.get(f) for f in ("default_environment", "production_url", "production_api_key")}
 		settings.update(

@@ -19,9 +19,7 @@ class TestRollback(FrappeTestCase):
 	def setUpClass(cls):
 		super().setUpClass()
 		cls.site = frappe.local.site
-		cls.probe = ProbeApp()
-		cls.probe.ensure_installed(cls.site)
-		cls.addClassCleanup(cls.probe.remove, cls.site)
+		cls.probe = ProbeApp.installed_for(cls)
 		# This bench runs inside a container, which detection would call Docker: say what it is.
 		frappe.db.set_single_value(SETTINGS, {"pre_deploy_backup": "Always", "platform": "Bench"})
 		frappe.db.commit()
