@@ -307,6 +307,7 @@ class Deploy(steps.Steps):
 		except BaseException as e:
 			# BaseException: Ctrl-C and SIGTERM fail the deploy too; the flags are already back.
 			raise RuntimeError(f"{self.doc.name}: {self.fail(self.current or 'maintenance on', e)}") from e
+		self.doc.add_log(steps.flags_now())
 		try:
 			if self.move_code:
 				try:
@@ -325,6 +326,7 @@ class Deploy(steps.Steps):
 		return self.doc.name
 
 	def deploy_steps(self):
+		self.step("maintenance on", lambda: "maintenance mode on, scheduler paused")
 		self.step("backup", self.backup)
 		for move in self.moves if self.move_code else ():
 			self.step(f"check out {move.app}", lambda m=move: self.checkout(m))

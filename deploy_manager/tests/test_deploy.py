@@ -29,6 +29,10 @@ class DeployTestCase(HealthySiteTestCase):
 		cls.configure(platform="Bench")
 		cls.addClassCleanup(cls.configure, platform="")
 
+	def setUp(self):
+		# A deploy is judged by the site's own checks: start each test from a site that passes them.
+		self.wait_until_healthy()
+
 	def flags(self, site: str | None = None) -> dict:
 		config = frappe.get_file_json(frappe.get_site_path("..", site or self.site, "site_config.json"))
 		return {flag: config.get(flag) for flag in FLAGS}
@@ -41,6 +45,7 @@ class TestDeploy(DeployTestCase):
 		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
 
 	def setUp(self):
+		super().setUp()
 		# A flag set before the deploy must be set after it too: pause_scheduler is, maintenance is not.
 		bench_cmd(self.site, "set-config", "pause_scheduler", "0", "--parse", check=True)
 		self.addCleanup(bench_cmd, self.site, "set-config", "pause_scheduler", "0", "--parse")
@@ -101,6 +106,11 @@ class TestDeploy(DeployTestCase):
 		self.assertEqual(frappe.db.get_value("Backup Record", doc.backup, "status"), "Verified")
 		for step in ("backup", "check out dm_probe", "requirements of dm_probe", "migrate", "build dm_probe"):
 			self.assertIn(f"{step}: done in", doc.log)
+		self.assertIn("maintenance on: done", doc.log)
+		self.assertLess(
+			doc.log.index("clear cache: done"),
+			doc.log.index("Maintenance mode and the scheduler are as they were"),
+		)
 		for step in ("clear cache", "restart", "post-deploy verification"):
 			self.assertIn(step, doc.log)
 		checks = frappe.get_all(
