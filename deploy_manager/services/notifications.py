@@ -94,15 +94,7 @@ def post_webhook(deployment: str, text: str):
 	url = frappe.get_single("Deploy Manager Settings").get_password("webhook_url", raise_exception=False)
 	if not url:
 		return
-	retries = Retry(
-		total=WEBHOOK_RETRIES,
-		backoff_factor=0.5,
-		status_forcelist=(429, 500, 502, 503, 504),
-		allowed_methods=None,
-	)
-	with requests.Session() as session:
-		session.mount("http://", HTTPAdapter(max_retries=retries))
-		session.mount("https://", HTTPAdapter(max_retries=retries))
+	with _retrying_session() as session:
 		try:
 			response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
 			failure = "" if response.ok else f"HTTP {response.status_code}"
@@ -113,6 +105,20 @@ def post_webhook(deployment: str, text: str):
 			title="deploy_manager: rollback webhook failed",
 			message=f"Deployment {deployment}: the webhook did not take the alert ({failure}).",
 		)
+
+
+def _retrying_session() -> requests.Session:
+	"""For posts to another service: a refused connection, 429 or 5xx is tried again, with backoff."""
+	retries = Retry(
+		total=WEBHOOK_RETRIES,
+		backoff_factor=0.5,
+		status_forcelist=(429, 500, 502, 503, 504),
+		allowed_methods=None,
+	)
+	session = requests.Session()
+	session.mount("http://", HTTPAdapter(max_retries=retries))
+	session.mount("https://", HTTPAdapter(max_retries=retries))
+	return session
 
 
 def confirmed(doc):
@@ -138,9 +144,7 @@ def post_confirmation(deployment: str, moved: list[dict]):
 	config = frappe.get_single("Deploy Manager Settings")
 	secret = config.get_password("production_api_secret", raise_exception=False)
 	failures = []
-	with requests.Session() as session:
-		session.mount("http://", HTTPAdapter(max_retries=Retry(total=WEBHOOK_RETRIES, backoff_factor=0.5)))
-		session.mount("https://", HTTPAdapter(max_retries=Retry(total=WEBHOOK_RETRIES, backoff_factor=0.5)))
+	with _retrying_session() as session:
 		for row in moved:
 			try:
 				response = session.post(

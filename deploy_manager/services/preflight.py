@@ -24,8 +24,9 @@ def run(
 	settings = frappe.get_cached_doc("Deploy Manager Settings")
 	environment = settings.default_environment or "Production"
 	changing = [m for m in moves if m.current != m.target]
+	evidence = _evidence(changing)
 	findings = [
-		*_code(changing),
+		*_code(changing, evidence),
 		core.environment_keys(_missing_keys(settings), _secrets()),
 		_safety(settings) if not deploying else _safety_by_deploy(),
 		*core.one_change(_running(deploying), [m.app for m in changing]),
@@ -36,7 +37,9 @@ def run(
 			settings.friday_freeze or "Production",
 			[_window(row) for row in settings.freeze_windows],
 		),
-		core.staging_first(environment, {m.app: m.target for m in changing}, _staging_confirmed(changing)),
+		core.staging_first(
+			environment, {m.app: m.target for m in changing}, _staging_confirmed(changing, evidence)
+		),
 		core.clean_trees([m.app for m in changing if gitrepo.read_state(steps.repo(m.app)).dirty]),
 	]
 	rules = {row.item: row.blocks_in for row in settings.preflight_rules}
@@ -44,43 +47,36 @@ def run(
 	return decision, _store(decision, started)
 
 
-def _code(changing: list[Move]) -> list[core.Finding]:
-	evidence = _evidence([m.target for m in changing])
+def _code(changing: list[Move], evidence: dict) -> list[core.Finding]:
 	found = []
 	for move in changing:
-		posted = evidence.get((move.app, move.target), {})
+		posted = {kind: row.result for kind, row in evidence.get((move.app, move.target), {}).items()}
 		found.append(core.code_quality(move.app, move.target, posted))
 		has_assets = gitrepo.has_path(steps.repo(move.app), move.target, f"{move.app}/public")
 		found.append(core.build(move.app, move.target, posted, has_assets))
 	return found
 
 
-def _evidence(commits: list[str]) -> dict[tuple[str, str], dict[str, str]]:
-	"""(app, commit) -> kind -> result, the latest posted of each kind."""
+def _evidence(changing: list[Move]) -> dict[tuple[str, str], dict]:
+	"""(app, commit) -> kind -> the latest evidence of that kind posted for it."""
 	found = {}
-	rows = frappe.get_all(
+	for row in frappe.get_all(
 		"Deploy Evidence",
-		filters={"commit": ("in", commits or [""])},
-		fields=["app", "commit", "kind", "result"],
+		filters={"commit": ("in", [m.target for m in changing] or [""])},
+		fields=["app", "commit", "kind", "result", "reported_by_site", "reason"],
 		order_by="creation asc",
-	)
-	for row in rows:
-		found.setdefault((row.app, row.commit), {})[row.kind] = row.result
+	):
+		found.setdefault((row.app, row.commit), {})[row.kind] = row
 	return found
 
 
-def _staging_confirmed(changing: list[Move]) -> dict[str, str]:
+def _staging_confirmed(changing: list[Move], evidence: dict) -> dict[str, str]:
+	"""app -> where its target commit was Confirmed on Staging (the latest such evidence passed)."""
 	found = {}
 	for move in changing:
-		row = frappe.get_all(
-			"Deploy Evidence",
-			filters={"app": move.app, "commit": move.target, "kind": "Staging Confirmed", "result": "Passed"},
-			fields=["reported_by_site", "reason", "source"],
-			order_by="creation desc",
-			limit=1,
-		)
-		if row:
-			found[move.app] = row[0].reported_by_site or f"by hand ({row[0].reason})"
+		row = evidence.get((move.app, move.target), {}).get("Staging Confirmed")
+		if row and row.result == "Passed":
+			found[move.app] = row.reported_by_site or f"by hand ({row.reason})"
 	return found
 
 

@@ -41,6 +41,11 @@ class TestRollback(FrappeTestCase):
 		self.assertTrue(frappe.db.exists("ToDo", {"description": marker}))
 		return before, self.probe.head, deployment.name, marker
 
+	def roll_back(self, candidate: str, *args: str):
+		return bench_cmd(
+			self.site, "deploy-manager", "rollback", candidate, "--yes", "--accept-other-sites", *args
+		)
+
 	def site_flags(self) -> dict:
 		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
 		return {flag: config.get(flag) for flag in FLAGS}
@@ -61,9 +66,7 @@ class TestRollback(FrappeTestCase):
 		self.assertEqual(self.probe.head, after)
 
 		flags = self.site_flags()
-		done = bench_cmd(
-			self.site, "deploy-manager", "rollback", candidate["name"], "--yes", "--accept-other-sites"
-		)
+		done = self.roll_back(candidate["name"])
 		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
 		self.assertEqual(self.probe.head, before)
 		self.assertFalse(frappe.db.exists("ToDo", {"description": marker}), "the patch's row is still there")
@@ -89,14 +92,7 @@ class TestRollback(FrappeTestCase):
 		with open(common, "w") as f:
 			f.write(frappe.as_json({**original, "root_password": "not-the-password"}))
 		try:
-			failed = bench_cmd(
-				self.site,
-				"deploy-manager",
-				"rollback",
-				f"before-{deployment}",
-				"--yes",
-				"--accept-other-sites",
-			)
+			failed = self.roll_back(f"before-{deployment}")
 		finally:
 			with open(common, "w") as f:
 				f.write(frappe.as_json(original))
@@ -121,14 +117,7 @@ class TestRollback(FrappeTestCase):
 		rollbacks = frappe.db.count("Deployment", {"source": "Rollback"})
 		os.rename(frappe.get_site_path(database), frappe.get_site_path(database) + ".away")
 		try:
-			refused = bench_cmd(
-				self.site,
-				"deploy-manager",
-				"rollback",
-				f"before-{deployment}",
-				"--yes",
-				"--accept-other-sites",
-			)
+			refused = self.roll_back(f"before-{deployment}")
 		finally:
 			os.rename(frappe.get_site_path(database) + ".away", frappe.get_site_path(database))
 			# The refusal marked it Missing: with its file back it verifies again (later checks of the
@@ -181,15 +170,7 @@ class TestRollback(FrappeTestCase):
 		frappe.db.commit()
 		dry = bench_cmd(self.site, "deploy-manager", "rollback", f"before-{deployment}", check=True)
 		self.assertIn("Fast path offered (--fast): restore ", dry.stdout)
-		done = bench_cmd(
-			self.site,
-			"deploy-manager",
-			"rollback",
-			f"before-{deployment}",
-			"--yes",
-			"--fast",
-			"--accept-other-sites",
-		)
+		done = self.roll_back(f"before-{deployment}", "--fast")
 		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
 		self.assertEqual(self.probe.head, before)
 		self.assertFalse(frappe.db.exists("ToDo", {"description": marker}))
