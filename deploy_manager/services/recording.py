@@ -60,7 +60,16 @@ def after_migrate():
 
 
 def after_install():
-	_without_breaking("after_install", _record_install)
+	"""The Install baseline. Unlike the migrate hooks this may fail the command: an install whose
+	DocTypes were not synced is no install, and must not pass for one."""
+	if not frappe.db.table_exists("Deployment"):
+		frappe.throw(
+			frappe._(
+				"deploy_manager's DocTypes were not synced: this site cached its app list before"
+				" deploy_manager was in apps.txt. Run `bench --site {0} clear-cache`, then install again."
+			).format(frappe.local.site)
+		)
+	_record_install()
 
 
 def settle_finished_migrates():

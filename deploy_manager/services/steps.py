@@ -316,7 +316,9 @@ def restarter() -> str:
 def restart() -> str:
 	how = restarter()
 	if how == "supervisor":
-		return run(["supervisorctl", "restart", "all"])
+		# bench's own groups for this bench: never its Redis (the queue's jobs) nor other benches.
+		name = Path(get_bench_path()).name
+		return run(["supervisorctl", "restart", f"{name}-web:", f"{name}-workers:"])
 	if how == "systemd":
 		return run(["systemctl", "restart", "frappe-bench-web", "frappe-bench-workers"])
 	message = "neither supervisor nor systemd runs this bench: restart its web server and workers by hand"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,14 +14,19 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import frappe
-from frappe.utils import get_bench_path
+from frappe.utils import get_bench_path, get_sites
+
+# The bench's second site, as scripts/test-bench makes it.
+SECOND_SITE = "dm-demo.localhost"
 
 
-def spawn(site: str, *args: str) -> subprocess.Popen:
-	"""`bench --site SITE ...`: the bench's python, from the sites folder."""
+def spawn(site: str | None, *args: str) -> subprocess.Popen:
+	"""`bench --site SITE ...` (or a bench command of no site): the bench's python, from the sites
+	folder."""
 	frappe.db.commit()  # a migrate in the child must not wait on this process's locks
+	command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe"]
 	return subprocess.Popen(
-		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", site, *args],
+		[*command, *(("--site", site) if site else ()), *args],
 		cwd=f"{get_bench_path()}/sites",
 		stdout=subprocess.PIPE,
 		stderr=subprocess.PIPE,
@@ -29,13 +35,55 @@ def spawn(site: str, *args: str) -> subprocess.Popen:
 	)
 
 
-def bench_cmd(site: str, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+def bench_cmd(site: str | None, *args: str, check: bool = False) -> subprocess.CompletedProcess:
 	child = spawn(site, *args)
 	stdout, stderr = child.communicate(timeout=600)
 	fresh_snapshot()
 	if check and child.returncode != 0:
 		raise AssertionError(f"bench {' '.join(args)} exited {child.returncode}:\n{stdout}\n{stderr}")
 	return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
+def list_app(app: str):
+	"""Add `app` to sites/apps.txt as `bench get-app` does: every site's cached app module map is
+	cleared, or installing the app on a site used before would sync none of its DocTypes."""
+	apps_txt = os.path.join(get_bench_path(), "sites", "apps.txt")
+	with open(apps_txt) as f:
+		listed = f.read().split()
+	if app not in listed:
+		with open(apps_txt, "w") as f:
+			f.write("".join(f"{name}\n" for name in [*listed, app]))
+		bench_cmd("all", "clear-cache", check=True)
+
+
+def second_site() -> str:
+	"""Another site on this bench, made here if the bench has none (a bench-wide deploy or rollback
+	moves every site's code)."""
+	if SECOND_SITE not in get_sites():
+		conf = frappe.get_conf()
+		bench_cmd(
+			None,
+			"new-site",
+			SECOND_SITE,
+			"--db-root-username",
+			conf.root_login or "root",
+			"--db-root-password",
+			conf.root_password or "",
+			"--admin-password",
+			"admin",
+			"--mariadb-user-host-login-scope=%",
+			check=True,
+		)
+	return SECOND_SITE
+
+
+def stop_supervised():
+	"""Stop the web server, workers and scheduler that supervisor runs for this bench (its Redis
+	keeps running): a test that starts its own, or needs none, must not meet supervisor's. A deploy's
+	restart starts them again."""
+	if shutil.which("supervisorctl"):
+		name = os.path.basename(get_bench_path())
+		subprocess.run(["supervisorctl", "stop", f"{name}-web:", f"{name}-workers:"], capture_output=True)
 
 
 def fresh_snapshot():

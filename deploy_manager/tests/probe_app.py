@@ -13,7 +13,7 @@ import frappe
 from frappe.utils import get_bench_path
 
 from deploy_manager.core.gitrepo import git
-from deploy_manager.tests.bench import bench_cmd
+from deploy_manager.tests.bench import bench_cmd, list_app
 
 NAME = "dm_probe"
 FILES = {
@@ -51,10 +51,7 @@ class ProbeApp:
 		if not (self.path / ".git").exists():
 			self._create()
 		self._make_importable()
-		apps_txt = self.bench / "sites" / "apps.txt"
-		if NAME not in apps_txt.read_text().split():
-			with apps_txt.open("a") as f:
-				f.write(f"\n{NAME}\n")
+		list_app(NAME)
 		if NAME not in frappe.get_installed_apps():
 			bench_cmd(site, "install-app", NAME, check=True)
 

@@ -7,7 +7,7 @@ import os
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from deploy_manager.tests.bench import bench_cmd, user_with
+from deploy_manager.tests.bench import bench_cmd, second_site, user_with
 from deploy_manager.tests.probe_app import ProbeApp
 
 SETTINGS = "Deploy Manager Settings"
@@ -137,6 +137,7 @@ class TestRollback(FrappeTestCase):
 		self.deploy_a_data_change()
 		unknown = bench_cmd(self.site, "deploy-manager", "rollback", "before-DEP-1999-00001", "--yes")
 		self.assertIn("no rollback candidate before-DEP-1999-00001", unknown.stderr)
+		second_site()
 		others = bench_cmd(self.site, "deploy-manager", "rollback", "--yes")
 		self.assertIn("--accept-other-sites", others.stderr)
 

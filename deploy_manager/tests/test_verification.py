@@ -19,6 +19,7 @@ from deploy_manager.tests.bench import (
 	serve,
 	spawn,
 	stop,
+	stop_supervised,
 	user_with,
 	wait_until,
 	webhook_receiver,
@@ -50,6 +51,7 @@ class HealthySiteTestCase(FrappeTestCase):
 		cls.outgoing_email()
 		bench_cmd(cls.site, "enable-scheduler", check=True)
 		cls.addClassCleanup(bench_cmd, cls.site, "disable-scheduler", check=True)
+		stop_supervised()
 		cls.port = free_port()
 		cls.processes["web"] = serve(cls.site, cls.port)
 		cls.configure(site_url=f"http://127.0.0.1:{cls.port}")
@@ -100,6 +102,7 @@ class HealthySiteTestCase(FrappeTestCase):
 				cls.processes[name] = spawn(cls.site, "worker", "--queue", queues)
 
 	def stop_workers(self, *names: str):
+		stop_supervised()  # a deploy's restart started supervisor's workers again
 		for name in names:
 			stop(self.processes[name])
 
