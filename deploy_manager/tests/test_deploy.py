@@ -10,7 +10,7 @@ import time
 import frappe
 
 from deploy_manager.core.gitrepo import git
-from deploy_manager.tests.bench import bench_cmd, fresh_snapshot, spawn, stop, wait_until
+from deploy_manager.tests.bench import bench_cmd, fresh_snapshot, spawn, stop, stop_supervised, wait_until
 from deploy_manager.tests.probe_app import ProbeApp
 from deploy_manager.tests.test_verification import HealthySiteTestCase
 
@@ -32,6 +32,8 @@ class DeployTestCase(HealthySiteTestCase):
 	def setUp(self):
 		# A deploy is judged by the site's own checks: start each test from a site that passes them.
 		self.wait_until_healthy()
+		# A deploy restarts supervisor's web server and workers: later tests expect them stopped.
+		self.addCleanup(stop_supervised)
 
 	def flags(self, site: str | None = None) -> dict:
 		config = frappe.get_file_json(frappe.get_site_path("..", site or self.site, "site_config.json"))

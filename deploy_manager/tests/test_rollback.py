@@ -7,7 +7,7 @@ import os
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from deploy_manager.tests.bench import bench_cmd, second_site, user_with
+from deploy_manager.tests.bench import bench_cmd, second_site, stop_supervised, user_with
 from deploy_manager.tests.probe_app import ProbeApp
 
 SETTINGS = "Deploy Manager Settings"
@@ -42,6 +42,8 @@ class TestRollback(FrappeTestCase):
 		return before, self.probe.head, deployment.name, marker
 
 	def roll_back(self, candidate: str, *args: str):
+		# A rollback restarts supervisor's web server and workers: later tests expect them stopped.
+		self.addCleanup(stop_supervised)
 		return bench_cmd(
 			self.site, "deploy-manager", "rollback", candidate, "--yes", "--accept-other-sites", *args
 		)
