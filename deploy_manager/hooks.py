@@ -14,7 +14,7 @@ after_install = "deploy_manager.services.recording.after_install"
 before_migrate = ["deploy_manager.services.recording.before_migrate"]
 after_migrate = [
 	"deploy_manager.services.recording.after_migrate",
-	"deploy_manager.services.settings_defaults.fill",
+	"deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings.fill_defaults",
 ]
 
 scheduler_events = {

@@ -21,7 +21,7 @@ import time
 import frappe
 
 from deploy_manager.services import verification
-from deploy_manager.tests.bench import bench_cmd, free_port, spawn, stop, wait_until
+from deploy_manager.tests.fixtures import bench_cmd, free_port, spawn, stop, wait_until
 
 RUNS = 5
 

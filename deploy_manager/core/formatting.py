@@ -1,6 +1,11 @@
-"""Text for operators at the shell: ages, short commits, plain tables."""
+"""Text for operators at the shell: ages, short commits, plain tables; and the table of checks in
+docs/verification.md."""
+
+from deploy_manager.core.checks import Registered
+from deploy_manager.core.verdict import SYMPTOMS
 
 SHORT_COMMIT = 8
+CHECKS_START, CHECKS_END = "<!-- checks:start -->", "<!-- checks:end -->"
 
 
 def short_commit(commit: str) -> str:
@@ -32,3 +37,22 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 	return "\n".join(
 		"  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in lines
 	)
+
+
+def checks_table(registered: list[Registered]) -> str:
+	"""The registered checks as a markdown table, those whose failure costs most first."""
+	worst_first = list(SYMPTOMS)
+	rows = [
+		f"| {r.name} | {r.fails_when} | {r.symptom.replace('_', ' ')} |"
+		for r in sorted(registered, key=lambda r: worst_first.index(r.symptom))
+	]
+	return "\n".join(["| check | fails when | symptom |", "|---|---|---|", *rows])
+
+
+def with_checks_table(page: str, registered: list[Registered]) -> str:
+	"""`page` with the table between its checks markers written anew from `registered`."""
+	head, start, rest = page.partition(CHECKS_START)
+	_, end, tail = rest.partition(CHECKS_END)
+	if not (start and end):
+		raise ValueError(f"the page has no {CHECKS_START} ... {CHECKS_END} block")
+	return f"{head}{CHECKS_START}\n{checks_table(registered)}\n{CHECKS_END}{tail}"

@@ -21,6 +21,10 @@ from frappe.utils import add_to_date, cint, get_datetime, now_datetime
 from frappe.utils.backups import get_backup_path, new_backup
 
 from deploy_manager.core import backups as integrity
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
+)
+from deploy_manager.services.site_state import snapshot_apps
 
 KINDS = {
 	"Database": "backup_path_db",
@@ -78,9 +82,6 @@ def _record(doc, odb):
 		path = taken and os.path.join(folder(doc.name), os.path.basename(taken))
 		if path and os.path.exists(path):
 			_add_file(doc, kind, path)
-	# Imported here: recording imports this module for the pre-deploy backup.
-	from deploy_manager.services.recording import snapshot_apps
-
 	for state in snapshot_apps():
 		doc.append(
 			"apps",
@@ -161,8 +162,8 @@ def before_deploy(deployment: str | None):
 	migrate."""
 	try:
 		# Read with get(): before_migrate runs before the schema sync that may bring these fields.
-		settings = frappe.get_cached_doc("Deploy Manager Settings")
-		wanted = settings.get("pre_deploy_backup") or "In Production"
+		settings = get_settings()
+		wanted = settings.pre_deploy_backup
 		environment = frappe.db.get_value("Deployment", deployment, "environment") if deployment else None
 		if not deployment or wanted == "Never" or (wanted == "In Production" and environment != "Production"):
 			return
@@ -172,7 +173,7 @@ def before_deploy(deployment: str | None):
 			failure = _pre_deploy_backup(deployment)
 		finally:
 			frappe.flags.touched_tables = touched
-		stop = cint(settings.get("stop_on_backup_failure"))
+		stop = cint(settings.stop_on_backup_failure)
 	except Exception:
 		frappe.log_error(title="deploy_manager: pre-deploy backup could not be recorded")
 		return
@@ -465,7 +466,7 @@ def keep(apply: bool) -> list[dict]:
 	"""Retention: which backups taken by Deploy Manager are rollback points (kept, and why), which
 	may go (older than Settings' days and no rollback point), and which have lost their files. With
 	`apply` it deletes those that may go and marks the records; without, it only says."""
-	settings = frappe.get_cached_doc("Deploy Manager Settings")
+	settings = get_settings()
 	points = _rollback_points(cint(settings.rollback_points))
 	cutoff = add_to_date(now_datetime(), days=-cint(settings.keep_backups_days))
 	decisions = []
@@ -556,7 +557,7 @@ def keep_on_schedule():
 
 def drill_on_schedule():
 	"""Weekly, when Settings ask for it: a restore drill of the newest verified backup."""
-	if not cint(frappe.get_cached_doc("Deploy Manager Settings").weekly_drill):
+	if not cint(get_settings().weekly_drill):
 		return
 	newest = frappe.get_all(
 		"Backup Record", filters={"status": "Verified"}, order_by="taken_at desc", limit=1, pluck="name"

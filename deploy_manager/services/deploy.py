@@ -9,21 +9,26 @@ Deployment (patches, touched tables, a failing patch) instead of opening its own
 """
 
 import json
-import os
 import sys
 
 import frappe
-from frappe.utils import now_datetime, time_diff_in_seconds
+from frappe.utils import now_datetime
 
 from deploy_manager.core import environment, gitrepo
 from deploy_manager.core import plan as core
 from deploy_manager.core.deployments import AppState, compare
 from deploy_manager.core.plan import Move
 from deploy_manager.core.verdict import EXIT_CODES
-from deploy_manager.services import backups, preflight, recording, rollback, steps
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
+)
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.services import backups, bench_lock, closing, preflight, processes, recording, rollback
+from deploy_manager.services.site_state import IN_DEPLOY, has_app, on_site, repo, snapshot_apps
+from deploy_manager.services.steps import Steps
 
 # What a verified site may be to let a bench-wide deploy go on.
-GOOD = ("Monitoring", "Confirmed")
+GOOD = (lifecycle.MONITORING, lifecycle.CONFIRMED)
 
 
 class Blocked(Exception):
@@ -46,7 +51,7 @@ def resolve(requested: list[str]) -> tuple[list[Move], dict[str, str | None]]:
 		refs = {app: None for app in installed if _tracks_upstream(app)}
 	moves = []
 	for app, ref in refs.items():
-		path = steps.repo(app)
+		path = repo(app)
 		if not gitrepo.is_repository(path):
 			raise ValueError(f"{app} is not a git repository: it cannot be deployed by commit")
 		try:
@@ -70,22 +75,22 @@ def resolve(requested: list[str]) -> tuple[list[Move], dict[str, str | None]]:
 
 def _tracks_upstream(app: str) -> bool:
 	try:
-		gitrepo.git(steps.repo(app), "rev-parse", "--verify", "--quiet", "@{upstream}")
+		gitrepo.git(repo(app), "rev-parse", "--verify", "--quiet", "@{upstream}")
 		return True
 	except gitrepo.GitError:
 		return False
 
 
 def plan(moves: list[Move], refs: dict) -> core.Plan:
-	platform = frappe.get_cached_doc("Deploy Manager Settings").platform or environment.detect_platform()
-	return core.deploy_plan(tuple(moves), refs, frappe.local.site, platform, steps.restarter())
+	platform = get_settings().platform or environment.detect_platform()
+	return core.deploy_plan(tuple(moves), refs, frappe.local.site, platform, processes.restarter())
 
 
 def execute(moves: list[Move], refs: dict, override_reason: str = "", force: bool = False) -> str:
 	"""Deploy on the bench platform; returns the Deployment's name. Raises Blocked when the preflight
 	blocks and no reason overrides it, ValueError when refused before anything changed."""
 	_check_deployable(moves, plan(moves, refs))
-	with steps.one_change_at_a_time(f"a deploy of {frappe.local.site}") as claim:
+	with bench_lock.one_change_at_a_time(f"a deploy of {frappe.local.site}") as claim:
 		decision, check = preflight.run(moves, override_reason, deploying=True)
 		frappe.db.commit()
 		if not decision.go:
@@ -116,34 +121,37 @@ def execute_bench(
 	order = [canary, *(site for site in sites if site != canary)]
 	without = []
 	for site in order:
-		with steps.on_site(site):
+		with on_site(site):
 			if site == canary and frappe.get_site_config().get("maintenance_mode"):
 				raise ValueError(f"the canary {canary} is in maintenance mode: it could not be verified")
-			if "deploy_manager" not in frappe.get_installed_apps():
+			if not has_app():
 				without.append(site)
-			elif reopened := steps.reopen_abandoned():
+			elif reopened := closing.reopen_abandoned():
 				print(f"{site}: an earlier deploy or rollback was interrupted: {reopened}", file=sys.stderr)
 	if without:
 		raise ValueError(
 			f"deploy_manager is not installed on {', '.join(without)}: it could neither back up, record nor"
 			" verify them; install it there, or deploy site by site"
 		)
-	with steps.one_change_at_a_time("a bench-wide deploy", site=canary) as claim, steps.interruptible():
+	with (
+		bench_lock.one_change_at_a_time("a bench-wide deploy", site=canary) as claim,
+		closing.interruptible(),
+	):
 		# Read under the lock: what the code is now, and where it goes.
-		with steps.on_site(canary):
+		with on_site(canary):
 			moves, refs = resolve(requested)
 			the_plan = plan(moves, refs)
-			before = recording.snapshot_apps()
+			before = snapshot_apps()
 		_check_deployable(moves, the_plan)
 		checks = {}
 		for site in order:
-			with steps.on_site(site):
+			with on_site(site):
 				decision, check = preflight.run(moves, override_reason, deploying=True)
 				frappe.db.commit()
 			if not decision.go:
 				raise Blocked(decision, f"{check.name} on {site}")
 			checks[site] = (decision, check.name)
-		with steps.on_site(canary):
+		with on_site(canary):
 			record = _bench_record(order, moves, before)
 		claim(f"{record} (a bench-wide deploy)")
 		return record, *_deploy_sites(order, moves, refs, force, before, checks, record)
@@ -178,11 +186,11 @@ def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[li
 	try:
 		# Closed before the canary moves the code: until each has migrated, none may serve it.
 		for site in order[1:]:
-			with steps.on_site(site):
-				steps.close(record)
+			with on_site(site):
+				closing.close(record)
 			closed.append(site)
 		for n, site in enumerate(order):
-			with steps.on_site(site):
+			with on_site(site):
 				decision, check = checks[site]
 				deploy = Deploy(moves, refs, force, before=before, move_code=n == 0, bench_deployment=link)
 				try:
@@ -190,7 +198,12 @@ def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[li
 					status, note = verify(name), ""
 					code = max(code, exit_code(name))
 				except RuntimeError as e:
-					name, status, note, code = deploy.doc.name if deploy.doc else "", "Failed", str(e), 1
+					name, status, note, code = (
+						deploy.doc.name if deploy.doc else "",
+						lifecycle.FAILED,
+						str(e),
+						1,
+					)
 				if n == 0 and status not in GOOD and not deploy.code_back:
 					# The others have not migrated: they go back to the code they ran, whole.
 					note = f"{note} {put_code_back(moves, {s.app: s for s in before}, restart=True)}".strip()
@@ -198,7 +211,7 @@ def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[li
 			# A site that was in maintenance before is verified once it is opened: not a stop.
 			stop = (
 				""
-				if status in GOOD or (n and status == "Awaiting Verification")
+				if status in GOOD or (n and status == lifecycle.AWAITING_VERIFICATION)
 				else f"{site} is {status}: stopped"
 			)
 			if stop and n == 0:
@@ -216,17 +229,17 @@ def _deploy_sites(order, moves, refs, force, before, checks, record) -> tuple[li
 	finally:
 		for site in closed:
 			try:
-				with steps.on_site(site):
-					steps.reopen()
+				with on_site(site):
+					closing.reopen()
 			except Exception as e:
 				lines.append(f"{site}: could not be opened again ({e}): see its site_config.json")
-		with steps.on_site(order[0]):
+		with on_site(order[0]):
 			_finish_record(record, "Stopped" if code else "Completed")
 	return lines, code
 
 
 def _update_record(canary: str, record: str, site: str, deployment: str, status: str, note: str):
-	with steps.on_site(canary):
+	with on_site(canary):
 		doc = frappe.get_doc("Bench Deployment", record)
 		row = next(row for row in doc.sites if row.site == site)
 		row.deployment, row.status, row.note = deployment, status, note[:500]
@@ -243,7 +256,7 @@ def _finish_record(record: str, status: str):
 	frappe.db.commit()
 
 
-class Deploy(steps.Steps):
+class Deploy(Steps):
 	"""One site's deploy. In a bench-wide deploy only the canary's moves the code (`move_code`); the
 	others migrate onto it, and all record the apps as they were before the canary moved them."""
 
@@ -264,42 +277,31 @@ class Deploy(steps.Steps):
 		self.bench_deployment = bench_deployment
 		self.code_back = ""
 		installed = frappe.get_installed_apps()
-		self.before = {s.app: s for s in before or recording.snapshot_apps() if s.app in installed}
+		self.before = {s.app: s for s in before or snapshot_apps() if s.app in installed}
 
 	def run(self, check, decision) -> str:
-		settings = frappe.get_cached_doc("Deploy Manager Settings")
 		targets = {m.app: m.target for m in self.moves}
 		after = [
 			AppState(s.app, s.version, s.branch, targets.get(s.app, s.commit)) for s in self.before.values()
 		]
-		self.doc = frappe.get_doc(
-			{
-				"doctype": "Deployment",
-				"site": frappe.local.site,
-				"status": "In Progress",
-				"source": "Deploy Command",
-				"environment": settings.default_environment or "Production",
-				"platform": core.BENCH,
-				"strategy": "Canary" if self.bench_deployment else "In-place",
-				"bench_deployment": self.bench_deployment,
-				"started_at": now_datetime(),
-				"triggered_by": environment.operator(),
-				"host": environment.hostname(),
-				"pid": os.getpid(),
-			}
+		self.doc = lifecycle.start(
+			"Deploy Command",
+			compare(list(self.before.values()), after),
+			platform=core.BENCH,
+			strategy="Canary" if self.bench_deployment else "In-place",
+			bench_deployment=self.bench_deployment,
 		)
-		self.doc.set_apps(compare(list(self.before.values()), after))
 		self.doc.add_log(f"Deploy started by {self.doc.triggered_by}: {decision.summary()} ({check.name})")
 		self.doc.insert(ignore_permissions=True)
 		check.db_set("deployment", self.doc.name)
 		frappe.db.commit()
 		self.claim(f"{self.doc.name} (a deploy)")
 		try:
-			with steps.closed_site(self.doc.name):
+			with closing.closed_site(self.doc.name):
 				try:
 					self.deploy_steps()
 				except BaseException:
-					if self.move_code and self.current.startswith(UNTOUCHED):
+					if self.move_code and not self.database_touched:
 						# The database was not touched: the code goes back to what runs with it, before
 						# the site opens again.
 						self.code_back = put_code_back(self.moves, self.before)
@@ -307,11 +309,11 @@ class Deploy(steps.Steps):
 		except BaseException as e:
 			# BaseException: Ctrl-C and SIGTERM fail the deploy too; the flags are already back.
 			raise RuntimeError(f"{self.doc.name}: {self.fail(self.current or 'maintenance on', e)}") from e
-		self.doc.add_log(steps.flags_now())
+		self.doc.add_log(closing.flags_now())
 		try:
 			if self.move_code:
 				try:
-					self.step("restart", steps.restart)
+					self.step("restart", processes.restart)
 				except Exception as e:
 					# The deploy itself is done: a process manager that refuses is a warning.
 					self.doc.add_log(
@@ -331,11 +333,11 @@ class Deploy(steps.Steps):
 		for move in self.moves if self.move_code else ():
 			self.step(f"check out {move.app}", lambda m=move: self.checkout(m))
 		for move in self.moves if self.move_code else ():
-			self.step(f"requirements of {move.app}", lambda m=move: steps.install(m.app))
-		self.step("migrate", self.migrate)
+			self.step(f"requirements of {move.app}", lambda m=move: processes.install(m.app))
+		self.step("migrate", self.migrate, touches_database=True)
 		for move in self.moves if self.move_code else ():
-			self.step(f"build {move.app}", lambda m=move: steps.build(m.app))
-		self.step("clear cache", lambda: steps.bench("clear-cache"))
+			self.step(f"build {move.app}", lambda m=move: processes.build(m.app))
+		self.step("clear cache", lambda: processes.bench("clear-cache"))
 
 	def backup(self):
 		record = backups.take("Pre-deploy", deployment=self.doc.name)
@@ -345,12 +347,12 @@ class Deploy(steps.Steps):
 		return f"{record.name} taken and verified"
 
 	def checkout(self, move: Move) -> str:
-		return gitrepo.move_to(steps.repo(move.app), self.refs.get(move.app), move.target, self.force)
+		return gitrepo.move_to(repo(move.app), self.refs.get(move.app), move.target, self.force)
 
 	def migrate(self) -> str:
 		failed = True
 		try:
-			output = steps.bench("migrate", env={recording.IN_DEPLOY: self.doc.name})
+			output = processes.bench("migrate", env={IN_DEPLOY: self.doc.name})
 			failed = False
 			return output
 		finally:
@@ -367,15 +369,15 @@ class Deploy(steps.Steps):
 
 	def fail(self, step: str, error: BaseException) -> str:
 		"""Record the failure; returns what to tell the operator: the reason and the rollback plan."""
-		found = self.doc.failure_reason if self.doc.status == "Failed" else ""
-		if step.startswith(UNTOUCHED):
+		found = self.doc.failure_reason if self.doc.status == lifecycle.FAILED else ""
+		if not self.database_touched:
 			way_back = f"{self.code_back} Nothing to roll back: the database was not touched.".strip()
 			plan = ""
 		else:
 			way_back, plan = self.rollback_plan()
 		reason = (
 			f"{step} failed: {error}" + (f" ({found})" if found and found not in str(error) else "") + "."
-			f" Backup: {self.doc.backup or 'none was taken'}. {steps.flags_now()} {way_back}"
+			f" Backup: {self.doc.backup or 'none was taken'}. {closing.flags_now()} {way_back}"
 		)
 		# The plan goes in the log, a Code field: a Small Text would escape its <placeholders>.
 		self.record_failure(reason, error, plan)
@@ -395,21 +397,15 @@ class Deploy(steps.Steps):
 		).text()
 
 	def finish(self):
-		self.doc.reload()
+		# No reload: every step saved this document, and what is only in memory yet (the flags put
+		# back, a restart that failed) belongs in its log.
 		before = [
 			AppState(r.app, r.from_version, r.from_branch, r.from_commit, r.dirty) for r in self.doc.apps
 		]
-		self.doc.set_apps(compare(before, recording.snapshot_apps()))
-		self.doc.finished_at = now_datetime()
-		self.doc.status = "Awaiting Verification"
-		took = time_diff_in_seconds(self.doc.finished_at, self.doc.started_at)
-		self.doc.add_log(f"Deploy finished in {took:.1f}s; post-deploy verification next")
+		self.doc.set_apps(compare(before, snapshot_apps()))
+		self.doc.finish("Deploy", "; post-deploy verification next")
 		self.doc.save(ignore_permissions=True)
 		frappe.db.commit()
-
-
-# Steps that leave the database as it was: a failure there needs no rollback.
-UNTOUCHED = ("maintenance on", "backup", "check out", "requirements")
 
 
 def put_code_back(moves: list[Move], before: dict[str, AppState], restart: bool = False) -> str:
@@ -419,16 +415,16 @@ def put_code_back(moves: list[Move], before: dict[str, AppState], restart: bool 
 	for move in moves:
 		state = before[move.app]
 		try:
-			gitrepo.return_to(steps.repo(move.app), state.branch, state.commit)
-			steps.install(move.app)
-			steps.build(move.app)
+			gitrepo.return_to(repo(move.app), state.branch, state.commit)
+			processes.install(move.app)
+			processes.build(move.app)
 		except Exception as e:
 			problems.append(f"{move.app} ({e})")
 	if problems:
 		return f"Could not put the code back: {'; '.join(problems)}: see their working trees."
 	try:
 		if restart:
-			steps.restart()
+			processes.restart()
 	except Exception as e:
 		return f"The apps are checked out, installed and built as they were; restart the bench by hand ({e})."
 	return "The apps are checked out, installed and built as they were."
@@ -438,7 +434,7 @@ def verify(name: str) -> str:
 	"""The post-deploy verification, in a child process that runs the code just deployed. A site
 	left in maintenance (as it was before) is verified by the sweep once it is open."""
 	try:
-		steps.bench(
+		processes.bench(
 			"execute",
 			"deploy_manager.services.monitoring.verify_deployment",
 			"--kwargs",

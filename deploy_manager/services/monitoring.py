@@ -1,19 +1,16 @@
 """After a deployment: verify it from a background job, watch it through the monitoring window,
-and move it to Confirmed or Rollback Recommended (the guide's CONFIRM or ROLLBACK).
-
-| when                                   | outcome                                   |
-|----------------------------------------|-------------------------------------------|
-| a rollback verdict, at any check       | Rollback Recommended, at once             |
-| end of window, Confirm or Fix forward  | Confirmed (the verdict says which)        |
-| end of window, Consider rollback       | Rollback Recommended                      |
-| within the window, anything else       | Monitoring goes on                        |
+and let `Deployment.judge` move it to Monitoring, Confirmed or Rollback Recommended (the guide's
+CONFIRM or ROLLBACK); alert when it recommends a rollback.
 """
 
 import frappe
 from frappe.utils import add_to_date, cint, now_datetime
 
-from deploy_manager.core.verdict import CONSIDER_ROLLBACK, ROLLBACK_ACTIONS
-from deploy_manager.services import notifications, site_facts
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
+)
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.services import notifications
 from deploy_manager.services.verification import run_suite, store
 
 # A post-deploy verification takes under a minute: one Verifying this long has died.
@@ -49,10 +46,13 @@ def verify_deployment(deployment: str):
 		# now would only see its 503. The sweep comes back when the site is open again.
 		return
 	# The job and the five-minute sweep may start at once: the row lock lets one of them claim it.
-	if frappe.db.get_value("Deployment", deployment, "status", for_update=True) != "Awaiting Verification":
+	if (
+		frappe.db.get_value("Deployment", deployment, "status", for_update=True)
+		!= lifecycle.AWAITING_VERIFICATION
+	):
 		return
 	doc = frappe.get_doc("Deployment", deployment)
-	doc.status = "Verifying"
+	doc.set_status(lifecycle.VERIFYING)
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
 	outcome = run_suite(deployment)
@@ -67,7 +67,7 @@ def monitor_deployments():
 	"""Every five minutes: verify deployments still waiting for it, re-verify those in their
 	monitoring window, and close the windows that have ended."""
 	_verify_waiting()
-	for name in frappe.get_all("Deployment", filters={"status": "Monitoring"}, pluck="name"):
+	for name in frappe.get_all("Deployment", filters={"status": lifecycle.MONITORING}, pluck="name"):
 		doc = frappe.get_doc("Deployment", name)
 		check = store(run_suite(name), "monitoring", name)
 		_judge(doc, check, window_over=not doc.monitoring_until or now_datetime() >= doc.monitoring_until)
@@ -78,25 +78,28 @@ def _verify_waiting():
 	mode) or died while Verifying. Older ones waiting are superseded: the site runs newer code."""
 	latest = frappe.get_all(
 		"Deployment",
-		filters={"status": ("!=", "In Progress")},
+		filters={"status": ("!=", lifecycle.IN_PROGRESS)},
 		fields=["name", "status", "modified"],
 		order_by="creation desc",
 		limit=1,
 	)
 	if not latest:
 		return
-	current = latest[0]
-	stale = add_to_date(now_datetime(), minutes=-STUCK_AFTER_MINUTES)
-	if current.status == "Verifying" and current.modified < stale:
-		frappe.db.set_value("Deployment", current.name, "status", "Awaiting Verification")
-		current.status = "Awaiting Verification"
-	if current.status == "Awaiting Verification":
-		verify_deployment(current.name)
+	name, status = latest[0].name, latest[0].status
+	if status == lifecycle.VERIFYING and latest[0].modified < add_to_date(
+		now_datetime(), minutes=-STUCK_AFTER_MINUTES
+	):
+		doc = frappe.get_doc("Deployment", name)
+		doc.set_status(lifecycle.AWAITING_VERIFICATION, "Verifying stopped: verified again")
+		doc.save(ignore_permissions=True)
+		status = doc.status
+	if status == lifecycle.AWAITING_VERIFICATION:
+		verify_deployment(name)
 
 
 def monitoring_window() -> int:
 	"""Minutes; Settings that were never saved hold no value yet, which means the default."""
-	return cint(site_facts.settings().monitoring_window)
+	return cint(get_settings().monitoring_window)
 
 
 def verify_on_schedule():
@@ -124,7 +127,7 @@ def verify_on_request(deployment: str | None, user: str):
 	check = store(outcome, "manual", deployment)
 	if deployment:
 		doc = frappe.get_doc("Deployment", deployment)
-		if doc.status == "Monitoring":
+		if doc.status == lifecycle.MONITORING:
 			_judge(
 				doc, check, window_over=bool(doc.monitoring_until) and now_datetime() >= doc.monitoring_until
 			)
@@ -147,20 +150,16 @@ def _judge(doc, check, window_over: bool, monitoring_until=None):
 	# now), the second sees what the first decided, and alerts are sent once.
 	frappe.db.get_value("Deployment", doc.name, "name", for_update=True)
 	doc.reload()
-	if doc.status not in ("Verifying", "Monitoring"):
+	if doc.status not in (lifecycle.VERIFYING, lifecycle.MONITORING):
 		frappe.db.commit()
 		return
 	if monitoring_until:
 		doc.monitoring_until = monitoring_until
-	doc.verdict, doc.verdict_reason = check.verdict, check.verdict_reason
-	if check.verdict in ROLLBACK_ACTIONS or (window_over and check.verdict == CONSIDER_ROLLBACK):
-		doc.status = "Rollback Recommended"
+	status = doc.judge(check.verdict, check.verdict_reason, window_over)
+	if status == lifecycle.ROLLBACK_RECOMMENDED:
 		notifications.rollback_recommended(doc)
-	elif window_over:
-		doc.status = "Confirmed"
+	elif status == lifecycle.CONFIRMED:
 		notifications.confirmed(doc)
-	else:
-		doc.status = "Monitoring"
 	doc.add_log(f"{check.phase} verification {check.name}: {check.verdict} ({doc.status})")
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()

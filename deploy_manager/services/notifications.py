@@ -10,7 +10,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from deploy_manager.core.formatting import describe_moves
-from deploy_manager.services import site_facts
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_secret,
+	get_settings,
+)
 
 ROLES = ("Deploy Manager", "System Manager")
 WEBHOOK_TIMEOUT = 5
@@ -22,7 +25,7 @@ def rollback_recommended(doc):
 	if doc.notified_verdict == doc.verdict:
 		return
 	doc.notified_verdict = doc.verdict
-	config = site_facts.settings()
+	config = get_settings()
 	subject = _("Rollback recommended: {0} on {1} ({2})").format(doc.name, frappe.local.site, doc.verdict)
 	text = "\n".join(
 		[
@@ -91,7 +94,7 @@ def recipients_of_rollback_alerts() -> list[str]:
 def post_webhook(deployment: str, text: str):
 	"""A background job: POST {"text": ...} as Slack's incoming webhooks take it. The URL is a secret
 	(it holds the token), so neither it nor a requests error, which would quote it, is logged."""
-	url = frappe.get_single("Deploy Manager Settings").get_password("webhook_url", raise_exception=False)
+	url = get_secret("webhook_url")
 	if not url:
 		return
 	with _retrying_session() as session:
@@ -124,7 +127,7 @@ def _retrying_session() -> requests.Session:
 def confirmed(doc):
 	"""Called with a Deployment just Confirmed. On a Staging site with a Production site set in
 	Settings, tell it which commits were Confirmed here: its preflight's "Staging first" reads them."""
-	config = frappe.get_cached_doc("Deploy Manager Settings")
+	config = get_settings()
 	if config.default_environment != "Staging" or not config.production_url:
 		return
 	moved = [{"app": row.app, "commit": row.to_commit} for row in doc.apps if row.changed and row.to_commit]
@@ -141,8 +144,8 @@ def confirmed(doc):
 
 def post_confirmation(deployment: str, moved: list[dict]):
 	"""A background job: one Staging Confirmed evidence per app, posted with the API key Settings hold."""
-	config = frappe.get_single("Deploy Manager Settings")
-	secret = config.get_password("production_api_secret", raise_exception=False)
+	config = get_settings()
+	secret = get_secret("production_api_secret")
 	failures = []
 	with _retrying_session() as session:
 		for row in moved:

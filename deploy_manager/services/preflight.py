@@ -10,7 +10,12 @@ from deploy_manager.core import environment as env
 from deploy_manager.core import gitrepo
 from deploy_manager.core import preflight as core
 from deploy_manager.core.plan import Move
-from deploy_manager.services import rollback, steps
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
+)
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.services import bench_lock, rollback
+from deploy_manager.services.site_state import repo
 
 STATUSES = {core.PASS: "Pass", core.WARN: "Warn", core.BLOCK: "Block"}
 
@@ -21,8 +26,8 @@ def run(
 	"""Judge the checklist for `moves` (app, current commit, target commit) and store it. `deploying`:
 	called by the deploy, which holds the bench's change lock and takes its own backup next."""
 	started = now_datetime()
-	settings = frappe.get_cached_doc("Deploy Manager Settings")
-	environment = settings.default_environment or "Production"
+	settings = get_settings()
+	environment = settings.default_environment
 	changing = [m for m in moves if m.current != m.target]
 	evidence = _evidence(changing)
 	findings = [
@@ -34,13 +39,13 @@ def run(
 			now or datetime.now(timezone.utc),
 			get_system_timezone(),
 			environment,
-			settings.friday_freeze or "Production",
+			settings.friday_freeze,
 			[_window(row) for row in settings.freeze_windows],
 		),
 		core.staging_first(
 			environment, {m.app: m.target for m in changing}, _staging_confirmed(changing, evidence)
 		),
-		core.clean_trees([m.app for m in changing if gitrepo.read_state(steps.repo(m.app)).dirty]),
+		core.clean_trees([m.app for m in changing if gitrepo.read_state(repo(m.app)).dirty]),
 	]
 	rules = {row.item: row.blocks_in for row in settings.preflight_rules}
 	decision = core.judge(findings, environment, rules, override_reason)
@@ -52,7 +57,7 @@ def _code(changing: list[Move], evidence: dict) -> list[core.Finding]:
 	for move in changing:
 		posted = {kind: row.result for kind, row in evidence.get((move.app, move.target), {}).items()}
 		found.append(core.code_quality(move.app, move.target, posted))
-		has_assets = gitrepo.has_path(steps.repo(move.app), move.target, f"{move.app}/public")
+		has_assets = gitrepo.has_path(repo(move.app), move.target, f"{move.app}/public")
 		found.append(core.build(move.app, move.target, posted, has_assets))
 	return found
 
@@ -119,13 +124,13 @@ def _safety_by_deploy() -> core.Finding:
 
 def _running(deploying: bool) -> list[str]:
 	"""Deployments in progress: another deploy or rollback on this bench, a migrate of this site."""
-	running = [] if deploying else [r for r in [steps.running_change()] if r]
+	running = [] if deploying else [r for r in [bench_lock.running_change()] if r]
 	since = add_to_date(now_datetime(), hours=-12)
 	running += [
 		f"{d.name} ({d.source}, pid {d.pid} on {d.host})"
 		for d in frappe.get_all(
 			"Deployment",
-			filters={"status": "In Progress", "started_at": (">=", since)},
+			filters={"status": lifecycle.IN_PROGRESS, "started_at": (">=", since)},
 			fields=["name", "source", "pid", "host"],
 		)
 	]

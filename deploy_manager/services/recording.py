@@ -10,37 +10,25 @@ the error to the Error Log.
 import contextlib
 import os
 import sys
-from pathlib import Path
 
 import frappe
 from filelock import FileLock, Timeout
-from frappe.utils import get_datetime, now_datetime, time_diff_in_seconds
+from frappe.utils import get_datetime, now_datetime
 
-from deploy_manager.core import environment, gitrepo
 from deploy_manager.core.deployments import AppState, compare, failure_reason, find_failing_patch
 from deploy_manager.core.formatting import describe_moves
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
 from deploy_manager.services import backups, exit_notes
 from deploy_manager.services.monitoring import enqueue_post_deploy_verification
-
-# Written by our own hooks during the migrate: not part of what the deploy changed, and never to be
-# restored over by a table-level rollback.
-OWN_TABLES = {
-	"tabDeployment",
-	"tabDeployment App",
-	"tabDeployment Patch",
-	"tabBackup Record",
-	"tabBackup File",
-	"tabBackup App",
-	"tabVerification Check",
-	"tabVerification Result",
-}
-# Set by a rollback for the migrate it runs: it records itself.
-IN_ROLLBACK = "DEPLOY_MANAGER_ROLLBACK"
-# Set by the deploy command for the migrate it runs: the name of its Deployment, which the migrate
-# records into (patches, touched tables, a failure) instead of opening one of its own.
-IN_DEPLOY = "DEPLOY_MANAGER_DEPLOYMENT"
-# Records that describe the code the site really ran; the next migrate is compared with these.
-RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
+from deploy_manager.services.site_state import (
+	IN_DEPLOY,
+	IN_ROLLBACK,
+	OWN_TABLES,
+	all_patches,
+	executed_patches,
+	pending_patches,
+	snapshot_apps,
+)
 
 
 def before_migrate():
@@ -88,20 +76,10 @@ def settle_finished_migrates():
 	exit_notes.discard(settled)
 
 
-def snapshot_apps() -> list[AppState]:
-	states = []
-	for app in frappe.get_installed_apps():
-		repo = gitrepo.read_state(Path(frappe.get_app_path(app)).parent)
-		error = repo.error or ("shallow clone: earlier commits may be missing" if repo.shallow else "")
-		states.append(AppState(app, _app_version(app), repo.branch, repo.commit, repo.dirty, error))
-	return states
-
-
 def _record_install():
 	"""The state the site is in when deploy_manager arrives is the first baseline."""
 	doc = _new_deployment("Install", snapshot_apps())
-	doc.finished_at = doc.started_at
-	doc.status = "Awaiting Verification"
+	doc.finish("Install", ": the baseline")
 	doc.insert(ignore_permissions=True)
 
 
@@ -124,7 +102,7 @@ def _open_deployment():
 
 def _close_deployment():
 	name = exit_notes.current_deployment()
-	if not name or frappe.db.get_value("Deployment", name, "status") != "In Progress":
+	if not name or frappe.db.get_value("Deployment", name, "status") != lifecycle.IN_PROGRESS:
 		return
 	doc = frappe.get_doc("Deployment", name)
 	before = [AppState(r.app, r.from_version, r.from_branch, r.from_commit, r.dirty) for r in doc.apps]
@@ -136,10 +114,7 @@ def _close_deployment():
 		doc.add_log(f"migrate finished: {_outcome(doc)}")
 		doc.save(ignore_permissions=True)
 		return
-	doc.finished_at = now_datetime()
-	doc.status = "Awaiting Verification"
-	took = time_diff_in_seconds(doc.finished_at, doc.started_at)
-	doc.add_log(f"Migrate finished in {took:.1f}s: {_outcome(doc)}")
+	doc.finish("Migrate", f": {_outcome(doc)}")
 	doc.save(ignore_permissions=True)
 	enqueue_post_deploy_verification(doc.name)
 
@@ -150,24 +125,8 @@ def _new_deployment(source: str, current: list[AppState]):
 	`bench update` pulls the code before it migrates, so the working trees already hold the new
 	commits when a migrate starts: the state before is the one the previous Deployment left.
 	"""
-	settings = frappe.get_cached_doc("Deploy Manager Settings")
 	previous = _last_recorded_state()
-	doc = frappe.get_doc(
-		{
-			"doctype": "Deployment",
-			"site": frappe.local.site,
-			"status": "In Progress",
-			"source": source,
-			"environment": settings.default_environment or "Production",
-			"platform": settings.platform or environment.detect_platform(),
-			"strategy": "In-place",
-			"started_at": now_datetime(),
-			"triggered_by": environment.operator(),
-			"host": environment.hostname(),
-			"pid": os.getpid(),
-		}
-	)
-	doc.set_apps(compare(current if previous is None else previous, current))
+	doc = lifecycle.start(source, compare(current if previous is None else previous, current))
 	doc.add_log(f"{source} started by {doc.triggered_by} (pid {doc.pid})")
 	if previous is None:
 		doc.add_log("No earlier state recorded: this deployment is the baseline")
@@ -180,7 +139,7 @@ def _new_deployment(source: str, current: list[AppState]):
 def _last_recorded_state() -> list[AppState] | None:
 	last = frappe.get_all(
 		"Deployment",
-		filters={"source": ("in", RECORDED_SOURCES)},
+		filters={"source": ("in", lifecycle.RECORDED_SOURCES)},
 		order_by="creation desc",
 		limit=1,
 		pluck="name",
@@ -198,7 +157,7 @@ def _last_recorded_state() -> list[AppState] | None:
 def _unsettled() -> list[str]:
 	"""Records of migrates that ended unclosed, and notes not yet read, other than this migrate's."""
 	unfinished = frappe.get_all(
-		"Deployment", filters={"status": "In Progress", "source": "Bench Migrate"}, pluck="name"
+		"Deployment", filters={"status": lifecycle.IN_PROGRESS, "source": "Bench Migrate"}, pluck="name"
 	)
 	ours = exit_notes.current_deployment()
 	return sorted(name for name in {*unfinished, *exit_notes.noted_deployments()} if name != ours)
@@ -234,12 +193,12 @@ def _settle(name: str):
 		return
 	note = exit_notes.read(name)
 	doc = frappe.get_doc("Deployment", name)
-	if doc.status == "In Progress" and note.get("close_failed") and not note.get("traceback"):
+	if doc.status == lifecycle.IN_PROGRESS and note.get("close_failed") and not note.get("traceback"):
 		# The migrate finished; only our own after_migrate recording failed (see the Error Log).
-		doc.finished_at = get_datetime(note["ended_at"])
-		doc.status = "Awaiting Verification"
-		doc.add_log("Migrate finished, but recording its end failed: see the Error Log")
-	elif doc.status == "In Progress" or note.get("traceback"):
+		doc.finish(
+			"Migrate", ", but recording its end failed: see the Error Log", get_datetime(note["ended_at"])
+		)
+	elif doc.status == lifecycle.IN_PROGRESS or note.get("traceback"):
 		# A traceback also fails a record already closed: a later hook committed, then raised.
 		_mark_failed(doc, note)
 	if note.get("touched_tables"):
@@ -251,19 +210,18 @@ def _settle(name: str):
 
 
 def _mark_failed(doc, note: dict):
-	executed = _executed_patches()
+	executed = executed_patches()
 	# The failing patch may be gone from patches.txt by now: prefer the list from the migrate itself.
-	listed = note["pending_patches"] if "pending_patches" in note else _all_patches()
+	listed = note["pending_patches"] if "pending_patches" in note else all_patches()
 	pending = [p for p in listed if p not in executed]
 	tb = note.get("traceback", "")
-	doc.failure_reason = failure_reason(tb, pending, left_note=bool(note))
+	ended = get_datetime(note["ended_at"]) if note.get("ended_at") else None
 	doc.traceback = tb
-	doc.finished_at = get_datetime(note["ended_at"]) if note.get("ended_at") else None
-	doc.set("patches", _patches_between(doc.started_at, doc.finished_at or now_datetime()))
+	doc.set("patches", _patches_between(doc.started_at, ended or now_datetime()))
 	if failing := find_failing_patch(tb, pending):
 		doc.append("patches", {"patch": failing, "status": "Failed", "traceback": tb})
-	doc.status = "Failed"
-	doc.add_log(f"Marked Failed: {doc.failure_reason}")
+	doc.fail(failure_reason(tb, pending, left_note=bool(note)))
+	doc.finished_at = ended
 
 
 def _without_breaking(what: str, fn) -> bool:
@@ -281,27 +239,6 @@ def _without_breaking(what: str, fn) -> bool:
 		with contextlib.suppress(Exception):
 			frappe.log_error(title=f"deploy_manager: {what} recording failed")
 		return False
-
-
-def _all_patches() -> list[str]:
-	from frappe.modules.patch_handler import get_all_patches
-
-	try:
-		# Frappe logs `finally:` patches without their prefix.
-		return [p.removeprefix("finally:") for p in get_all_patches()]
-	except Exception:
-		# A broken patches.txt must not stop us from recording that the migrate failed.
-		frappe.log_error(title="deploy_manager: could not list patches")
-		return []
-
-
-def _executed_patches() -> set[str]:
-	return set(frappe.get_all("Patch Log", filters={"skipped": 0}, pluck="patch"))
-
-
-def pending_patches() -> list[str]:
-	executed = _executed_patches()
-	return [p for p in _all_patches() if p not in executed]
 
 
 def _patches_between(start, end) -> list[dict]:
@@ -325,13 +262,6 @@ def _format_tables(tables) -> str:
 	# beside "tabInstalled Application"); such a fragment names no table.
 	fragments = {t for t in tables if any(other.startswith(t + " ") for other in tables)}
 	return "\n".join(sorted(tables - fragments))
-
-
-def _app_version(app: str) -> str:
-	try:
-		return str(frappe.get_attr(f"{app}.__version__"))
-	except Exception:
-		return ""
 
 
 def _outcome(doc) -> str:

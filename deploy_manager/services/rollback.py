@@ -9,35 +9,29 @@ survive the database restore: they are the history of what happened, including t
 import os
 
 import frappe
-from frappe.utils import get_sites, now_datetime, time_diff_in_seconds
+from frappe.utils import get_sites
 
 from deploy_manager.core import environment, gitrepo
 from deploy_manager.core import plan as core
 from deploy_manager.core.deployments import AppState, compare
-from deploy_manager.services import backups, steps
-from deploy_manager.services.monitoring import enqueue_post_deploy_verification
-from deploy_manager.services.recording import IN_ROLLBACK
-
-OWN_DOCTYPES = (
-	"Deployment",
-	"Deployment App",
-	"Deployment Patch",
-	"Backup Record",
-	"Backup File",
-	"Backup App",
-	"Verification Check",
-	"Verification Result",
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
 )
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.services import backups, bench_lock, closing, processes
+from deploy_manager.services.monitoring import enqueue_post_deploy_verification
+from deploy_manager.services.site_state import IN_ROLLBACK, OWN_RECORDS, OWN_TABLES, own_naming_series, repo
+from deploy_manager.services.steps import Steps
 
 
 def candidates(limit: int = 20) -> list[core.Candidate]:
-	current = {app: gitrepo.read_state(steps.repo(app)).commit for app in frappe.get_installed_apps()}
+	current = {app: gitrepo.read_state(repo(app)).commit for app in frappe.get_installed_apps()}
 	found = []
 	for deployment in frappe.get_all(
 		"Deployment",
 		filters={
 			"source": ("in", ("Bench Migrate", "Deploy Command", "Rollback")),
-			"status": ("!=", "Rolled Back"),
+			"status": ("!=", lifecycle.ROLLED_BACK),
 		},
 		fields=["name", "backup"],
 		order_by="creation desc",
@@ -67,7 +61,7 @@ def candidates(limit: int = 20) -> list[core.Candidate]:
 
 def _has_commit(app: str, commit: str) -> bool:
 	try:
-		gitrepo.git(steps.repo(app), "cat-file", "-e", f"{commit}^{{commit}}")
+		gitrepo.git(repo(app), "cat-file", "-e", f"{commit}^{{commit}}")
 		return True
 	except Exception:
 		return False
@@ -109,7 +103,6 @@ def describe(candidate: core.Candidate) -> dict:
 
 def _rows_changed_since(recorded: dict, busiest: int = 5) -> dict:
 	"""Tables whose row counts moved most since the backup (of the recorded ones, ours aside)."""
-	own = {f"tab{doctype}" for doctype in OWN_DOCTYPES}
 	now = {
 		row[0]: row[1]
 		for row in frappe.db.sql(
@@ -119,7 +112,7 @@ def _rows_changed_since(recorded: dict, busiest: int = 5) -> dict:
 	}
 	# information_schema's figures are estimates: the busiest are counted exactly.
 	moved = sorted(
-		(t for t in recorded if t in now and t not in own),
+		(t for t in recorded if t in now and t not in OWN_TABLES),
 		key=lambda t: abs((now[t] or 0) - recorded[t]),
 		reverse=True,
 	)[: busiest * 2]
@@ -174,8 +167,8 @@ def restore_tables(database_file: str, encrypted: bool, tables: list[str], creat
 
 
 def plan(candidate: core.Candidate, with_files: bool = False) -> core.Plan:
-	platform = frappe.get_cached_doc("Deploy Manager Settings").platform or environment.detect_platform()
-	return core.plan(candidate, frappe.local.site, platform, steps.restarter(), with_files)
+	platform = get_settings().platform or environment.detect_platform()
+	return core.plan(candidate, frappe.local.site, platform, processes.restarter(), with_files)
 
 
 def other_sites() -> list[str]:
@@ -202,11 +195,11 @@ def execute(
 	tables = fast_path(candidate) if fast else None
 	if isinstance(tables, str):
 		raise ValueError(f"the fast path is not safe here: {tables}; roll back without --fast")
-	dirty = [m.app for m in candidate.changed if gitrepo.read_state(steps.repo(m.app)).dirty]
+	dirty = [m.app for m in candidate.changed if gitrepo.read_state(repo(m.app)).dirty]
 	if dirty and not force:
 		raise ValueError(f"uncommitted changes in {', '.join(dirty)}: commit or stash them, or pass --force")
 	_check_restorable(candidate, with_files, fast=bool(tables))
-	with steps.one_change_at_a_time(f"a rollback to {candidate.name}"):
+	with bench_lock.one_change_at_a_time(f"a rollback to {candidate.name}"):
 		return Rollback(candidate, with_files, force, tables).run()
 
 
@@ -225,7 +218,7 @@ def _check_restorable(candidate: core.Candidate, with_files: bool, fast: bool):
 		raise ValueError("restoring needs root_login and root_password in common_site_config.json")
 
 
-class Rollback(steps.Steps):
+class Rollback(Steps):
 	def __init__(self, candidate: core.Candidate, with_files: bool, force: bool, tables=None):
 		super().__init__(None)
 		self.candidate, self.with_files, self.force = candidate, with_files, force
@@ -233,36 +226,24 @@ class Rollback(steps.Steps):
 
 	def run(self) -> str:
 		before = [AppState(m.app, commit=m.current) for m in self.candidate.moves]
-		self.doc = frappe.get_doc(
-			{
-				"doctype": "Deployment",
-				"site": frappe.local.site,
-				"status": "In Progress",
-				"source": "Rollback",
-				"environment": frappe.get_cached_doc("Deploy Manager Settings").default_environment
-				or "Production",
-				"platform": core.BENCH,
-				"strategy": "In-place",
-				"started_at": now_datetime(),
-				"triggered_by": environment.operator(),
-				"host": environment.hostname(),
-				"pid": os.getpid(),
-				"rollback_of": self.candidate.deployment,
-			}
+		self.doc = lifecycle.start(
+			"Rollback",
+			compare(before, [AppState(m.app, commit=m.target) for m in self.candidate.moves]),
+			platform=core.BENCH,
+			rollback_of=self.candidate.deployment,
 		)
-		self.doc.set_apps(compare(before, [AppState(m.app, commit=m.target) for m in self.candidate.moves]))
 		self.doc.add_log(f"Rollback to {self.candidate.name} started by {self.doc.triggered_by}")
 		self.doc.insert(ignore_permissions=True)
 		frappe.db.commit()
 		try:
 			# Maintenance first: writes made after the safety backup began would be lost by the restore.
-			with steps.closed_site(self.doc.name):
+			with closing.closed_site(self.doc.name):
 				self.step("safety backup", self.safety_backup)
 				for move in self.candidate.changed:
 					self.step(f"check out {move.app}", lambda m=move: self.checkout(m.app, m.target))
-					self.step(f"requirements of {move.app}", lambda m=move: steps.install(m.app))
-					self.step(f"build {move.app}", lambda m=move: steps.build(m.app))
-				self.step("restore", self.restore)
+					self.step(f"requirements of {move.app}", lambda m=move: processes.install(m.app))
+					self.step(f"build {move.app}", lambda m=move: processes.build(m.app))
+				self.step("restore", self.restore, touches_database=True)
 				self.step("migrate", lambda: self.bench("migrate", "--skip-search-index"))
 				self.step("clear cache", lambda: self.bench("clear-cache"))
 		except BaseException as e:
@@ -270,7 +251,7 @@ class Rollback(steps.Steps):
 			self.fail(self.current or "maintenance on", e)
 			raise RuntimeError(f"{self.doc.name}: {self.doc.failure_reason}") from e
 		try:
-			self.step("restart", steps.restart)
+			self.step("restart", processes.restart)
 		except Exception as e:
 			# The rollback itself is done: a process manager that refuses is a warning, not a failure.
 			self.doc.add_log(f"restart: not done ({e}); restart the bench's web server and workers by hand")
@@ -279,11 +260,11 @@ class Rollback(steps.Steps):
 
 	def bench(self, *args: str) -> str:
 		# The migrate it runs records nothing of its own: this rollback records itself.
-		return steps.bench(*args, env={IN_ROLLBACK: "1"})
+		return processes.bench(*args, env={IN_ROLLBACK: "1"})
 
 	def checkout(self, app: str, commit: str) -> str:
 		force = ["--force"] if self.force else []
-		return gitrepo.git(steps.repo(app), "checkout", *force, "--detach", commit, timeout=600)
+		return gitrepo.git(repo(app), "checkout", *force, "--detach", commit, timeout=600)
 
 	def safety_backup(self):
 		backup = backups.take("Pre-deploy", deployment=self.doc.name)
@@ -342,7 +323,7 @@ class Rollback(steps.Steps):
 	def fail(self, step: str, error: BaseException):
 		safety = self.doc.backup or "none was taken"
 		code = ""
-		if not step.startswith(("restore", "migrate", "clear cache")):
+		if not self.database_touched:
 			# The database was not touched: the code goes back to what runs with it.
 			for move in self.candidate.changed:
 				try:
@@ -350,36 +331,33 @@ class Rollback(steps.Steps):
 				except Exception:
 					code = " Some apps could not be checked out again: see their working trees."
 		reason = (
-			f"{step} failed: {error}. Safety backup: {safety}. {steps.flags_now()}{code} The way back: bench --site {frappe.local.site} deploy-manager backup --verify"
+			f"{step} failed: {error}. Safety backup: {safety}. {closing.flags_now()}{code} The way back: bench --site {frappe.local.site} deploy-manager backup --verify"
 			f" {safety}, then restore it with `bench restore` and check out the commits in this record's apps table."
 		)
 		self.record_failure(reason, error)
 
 	def finish(self):
-		self.doc.reload()
-		after = [
-			AppState(m.app, commit=gitrepo.read_state(steps.repo(m.app)).commit) for m in self.candidate.moves
-		]
+		# No reload: every step saved this document, and what is only in memory yet (the flags put
+		# back, a restart that failed) belongs in its log.
+		after = [AppState(m.app, commit=gitrepo.read_state(repo(m.app)).commit) for m in self.candidate.moves]
 		before = [AppState(row.app, commit=row.from_commit) for row in self.doc.apps]
 		self.doc.set_apps(compare(before, after))
-		self.doc.finished_at = now_datetime()
-		self.doc.status = "Awaiting Verification"
-		took = time_diff_in_seconds(self.doc.finished_at, self.doc.started_at)
-		self.doc.add_log(f"Rollback finished in {took:.1f}s; post-deploy verification queued")
+		self.doc.finish("Rollback", "; post-deploy verification queued")
 		self.doc.save(ignore_permissions=True)
 		undone = frappe.get_doc("Deployment", self.candidate.deployment)
-		undone.status, undone.rolled_back_by = "Rolled Back", self.doc.name
-		undone.add_log(f"Rolled back by {self.doc.name}")
+		undone.mark_rolled_back(self.doc.name)
 		undone.save(ignore_permissions=True)
 		enqueue_post_deploy_verification(self.doc.name)
 		frappe.db.commit()
 
 
 def _own_rows() -> dict:
-	kept = {doctype: frappe.db.sql(f"select * from `tab{doctype}`", as_dict=True) for doctype in OWN_DOCTYPES}
+	kept = {doctype: frappe.db.sql(f"select * from `tab{doctype}`", as_dict=True) for doctype in OWN_RECORDS}
 	# The naming series counters too: restored older, they would hand out names already taken.
+	prefixes = own_naming_series()
 	kept["Series"] = frappe.db.sql(
-		"select name, current from tabSeries where name like 'DEP-%%' or name like 'BKP-%%' or name like 'VC-%%'",
+		f"select name, current from tabSeries where {' or '.join(['name like %s'] * len(prefixes))}",
+		[f"{prefix}%" for prefix in prefixes],
 		as_dict=True,
 	)
 	return kept

@@ -26,7 +26,13 @@ from frappe.utils import (
 
 from deploy_manager.core import checks
 from deploy_manager.core.checks.flows import Flow
-from deploy_manager.core.checks.performance import DEFAULT_SAMPLES, DEFAULT_THRESHOLD, Endpoint
+from deploy_manager.core.checks.performance import Endpoint
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_secret,
+	get_settings,
+)
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.services.site_state import pending_patches
 
 # An error title seen in this many days before the window is not new.
 KNOWN_ERRORS_DAYS = 14
@@ -38,29 +44,11 @@ SCHEDULER_GRACE_MINUTES = 10
 DEFAULT_PASSWORDS = ("admin", "administrator", "password", "frappe", "changeme", "123456")
 PING = Endpoint("/api/method/ping")
 
-DEFAULTS = {
-	"monitoring_window": 15,
-	"verification_deadline": 30,
-	"performance_samples": DEFAULT_SAMPLES,
-	"performance_threshold": DEFAULT_THRESHOLD * 100,
-	"backup_max_age": 24,
-}
-
 
 def settings() -> frappe._dict:
-	"""Deploy Manager Settings with their defaults where never saved; only defaults when the
-	database is down (the suite still runs)."""
-	try:
-		doc = frappe.get_cached_doc("Deploy Manager Settings")
-		values = frappe._dict(doc.as_dict())
-		values.key_flows = [frappe._dict(row.as_dict()) for row in doc.key_flows]
-		values.api_secret = checks.Secret(doc.get_password("api_secret", raise_exception=False) or "")
-	except Exception:
-		values = frappe._dict(key_flows=[], api_secret="")
-	for field, default in DEFAULTS.items():
-		# No window is a choice; no deadline, no samples or a 0% threshold are not.
-		if values.get(field) is None or (not values.get(field) and field != "monitoring_window"):
-			values[field] = default
+	"""Settings as the checks read them: with the API secret, wrapped (see the module's docstring)."""
+	values = get_settings()
+	values.api_secret = checks.Secret(get_secret("api_secret"))
 	return values
 
 
@@ -275,14 +263,12 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def _migration_facts(deployment: str | None) -> dict:
-	from deploy_manager.services.recording import pending_patches
-
 	deployment = deployment or current_deployment()
 	skipped, failed = [], ""
 	if deployment:
 		doc = frappe.get_doc("Deployment", deployment)
 		skipped = [p.patch for p in doc.patches if p.status == "Skipped"]
-		if doc.status == "Failed":
+		if doc.status == lifecycle.FAILED:
 			failed = doc.failure_reason or "the migrate failed"
 	return {
 		"pending": pending_patches(),
@@ -365,7 +351,7 @@ def baselines(deployment: str | None) -> dict[str, float]:
 	if not check:
 		confirmed = frappe.get_all(
 			"Deployment",
-			filters=[["status", "=", "Confirmed"], ["name", "!=", deployment or ""]],
+			filters=[["status", "=", lifecycle.CONFIRMED], ["name", "!=", deployment or ""]],
 			order_by="finished_at desc",
 			limit=1,
 			pluck="name",

@@ -13,36 +13,16 @@ import frappe
 from frappe.utils import add_to_date, now_datetime
 
 from deploy_manager.core import checks
-from deploy_manager.core.checks import (
-	backups,
-	dependencies,
-	errors,
-	flows,
-	http,
-	migrations,
-	network,
-	performance,
-	scheduler,
-	security,
-	system,
-	workers,
-)
+from deploy_manager.core.checks import flows, performance
 from deploy_manager.core.formatting import table
 from deploy_manager.core.verdict import Verdict, decide
 from deploy_manager.services import site_facts
+from deploy_manager.services.site_state import has_app, on_site
 
 # Checks that look at the site from outside need only its config: they run while the facts the
 # others need are read from the database. Key flows and their timings join them from Settings.
-OUTSIDE = [*http.CHECKS, *dependencies.CHECKS, *network.CHECKS]
-INSIDE = [
-	*workers.CHECKS,
-	*scheduler.CHECKS,
-	*migrations.CHECKS,
-	*errors.CHECKS,
-	*system.CHECKS,
-	*security.CHECKS,
-	*backups.CHECKS,
-]
+OUTSIDE = checks.suite(checks.OUTSIDE)
+INSIDE = checks.suite(checks.INSIDE)
 SUITE = OUTSIDE + INSIDE
 PHASES = {
 	"pre": "Pre-deploy",
@@ -69,12 +49,11 @@ def verify_sites(sites: list[str], phase: str, deployment: str | None = None) ->
 	reports, exit_code = [], 0
 	for site in sites:
 		try:
-			frappe.init(site=site)
-			report = verify_site(phase, deployment, only_if_installed=len(sites) > 1)
+			# Not connected: the suite runs with the database down too.
+			with on_site(site, connect=False):
+				report = verify_site(phase, deployment, only_if_installed=len(sites) > 1)
 		except Exception as e:
 			report = {"site": site, "error": f"could not verify: {e}", "exit_code": COULD_NOT_VERIFY}
-		finally:
-			frappe.destroy()
 		if report:
 			exit_code = max(exit_code, report["exit_code"])
 			reports.append(report)
@@ -87,7 +66,7 @@ def verify_site(phase: str, deployment: str | None = None, only_if_installed: bo
 	With `only_if_installed` (several sites at once), a site without deploy_manager gives None.
 	"""
 	not_stored = _connect()
-	if not not_stored and "deploy_manager" not in frappe.get_installed_apps():
+	if not not_stored and not has_app():
 		if only_if_installed:
 			return None
 		not_stored = "deploy_manager is not installed on this site"

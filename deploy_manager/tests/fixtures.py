@@ -1,5 +1,8 @@
-"""Run bench commands in child processes from a test, the way bench itself runs them."""
+"""What the bench tests share: bench commands run in child processes as bench runs them, users,
+sites, the throwaway app dm_probe whose commits the tests make and deploy, and the test cases of a
+site run as production runs it (web server, workers, scheduler)."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -7,14 +10,25 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
+import textwrap
 import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import frappe
+from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_path, get_sites
+from frappe.utils.background_jobs import get_queues
+from frappe.utils.password import update_password
+
+from deploy_manager.core.gitrepo import git
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
+from deploy_manager.services import verification
+from deploy_manager.services.closing import FLAGS
 
 # The bench's second site, as scripts/test-bench makes it.
 SECOND_SITE = "dm-demo.localhost"
@@ -169,13 +183,16 @@ def webhook_receiver():
 
 
 def user_with(email: str, *roles: str) -> str:
-	"""A System User with these roles (made once, committed, so child processes see it too)."""
-	if not frappe.db.exists("User", email):
+	"""A user with exactly these roles, whatever an earlier test or run gave it (committed, so child
+	processes and the web server see it too)."""
+	if frappe.db.exists("User", email):
+		user = frappe.get_doc("User", email)
+	else:
 		user = frappe.get_doc(
 			{"doctype": "User", "email": email, "first_name": "Test", "send_welcome_email": 0}
 		)
-		user.insert(ignore_permissions=True)
-		user.add_roles(*roles)
+	user.set("roles", [{"role": role} for role in roles])
+	user.save(ignore_permissions=True)
 	frappe.db.commit()
 	return email
 
@@ -191,3 +208,240 @@ def api_key_of(user: str, password: str | None = None) -> tuple[str, str]:
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
 	return doc.api_key, secret
+
+
+# dm_probe: a throwaway Frappe app that bench tests install on the test site and move between
+# commits they make themselves, so that real `bench migrate` runs have something to record.
+NAME = "dm_probe"
+FILES = {
+	# Migrates compile the patches: bytecode committed by `git add --all` would block checkouts.
+	".gitignore": "__pycache__/\n",
+	"dm_probe/__init__.py": '__version__ = "0.0.1"\n',
+	"dm_probe/hooks.py": 'app_name = "dm_probe"\napp_title = "DM Probe"\napp_publisher = "deploy_manager tests"\n'
+	'app_description = "Test app moved between commits by deploy_manager tests"\napp_license = "MIT"\n',
+	"dm_probe/modules.txt": "DM Probe\n",
+	"dm_probe/patches.txt": "[pre_model_sync]\n\n[post_model_sync]\n",
+	"dm_probe/dm_probe/__init__.py": "",
+	"dm_probe/patches/__init__.py": "",
+}
+GIT_IDENTITY = ("-c", "user.name=deploy_manager tests", "-c", "user.email=tests@deploy-manager.invalid")
+
+
+class ProbeApp:
+	def __init__(self):
+		self.bench = Path(get_bench_path())
+		self.path = self.bench / "apps" / NAME
+
+	@classmethod
+	def installed_for(cls, test_class) -> "ProbeApp":
+		"""dm_probe installed on the test site until `test_class` is done."""
+		probe = cls()
+		probe.ensure_installed(frappe.local.site)
+		test_class.addClassCleanup(probe.remove, frappe.local.site)
+		return probe
+
+	@property
+	def head(self) -> str:
+		return git(self.path, "rev-parse", "HEAD")
+
+	def ensure_installed(self, site: str):
+		if not (self.path / ".git").exists():
+			self._create()
+		self._make_importable()
+		list_app(NAME)
+		if NAME not in frappe.get_installed_apps():
+			bench_cmd(site, "install-app", NAME, check=True)
+
+	def commit(self, message: str, files: dict[str, str]) -> str:
+		for rel, text in files.items():
+			(self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+			(self.path / rel).write_text(text)
+		git(self.path, "add", "--all")
+		git(self.path, *GIT_IDENTITY, "commit", "--quiet", "-m", message)
+		return self.head
+
+	def add_patch(self, body: str) -> str:
+		"""Commit a new post-model-sync patch whose `execute` runs `body`; return its dotted name."""
+		name = f"p{time.time_ns()}"
+		patches = (self.path / "dm_probe/patches.txt").read_text().rstrip(
+			"\n"
+		) + f"\ndm_probe.patches.{name}\n"
+		self.commit(
+			f"Add patch {name}",
+			{
+				"dm_probe/patches.txt": patches,
+				f"dm_probe/patches/{name}.py": "import frappe\n\n\ndef execute():\n"
+				+ textwrap.indent(body, "\t"),
+			},
+		)
+		return f"dm_probe.patches.{name}"
+
+	def patch_ahead(self, body: str) -> tuple[str, str, str]:
+		"""(the commit now, a new commit whose patch runs `body`, that patch); the working tree stays at
+		the commit now, as on a server before a deploy."""
+		start = self.head
+		patch = self.add_patch(body)
+		target = self.head
+		git(self.path, "checkout", "--quiet", "--detach", start)
+		return start, target, patch
+
+	def set_after_migrate(self, body: str | None):
+		"""Commit an after_migrate hook running `body` (it runs after deploy_manager's), or remove it."""
+		hooks = FILES["dm_probe/hooks.py"]
+		if body:
+			hooks += 'after_migrate = ["dm_probe.migrate_hook.after_migrate"]\n'
+		hook = "import frappe\n\n\ndef after_migrate():\n" + textwrap.indent(body or "pass\n", "\t")
+		self.commit("Set after_migrate hook", {"dm_probe/hooks.py": hooks, "dm_probe/migrate_hook.py": hook})
+
+	def remove_patch(self, patch: str):
+		lines = (self.path / "dm_probe/patches.txt").read_text().splitlines()
+		self.commit(
+			f"Remove {patch}", {"dm_probe/patches.txt": "\n".join(l for l in lines if l != patch) + "\n"}
+		)
+
+	def remove(self, site: str):
+		"""Leave the bench as the tests found it: uninstalled, out of apps.txt and the env, deleted."""
+		if NAME in frappe.get_installed_apps():
+			bench_cmd(site, "uninstall-app", NAME, "--yes", "--no-backup", "--force", check=True)
+		apps_txt = self.bench / "sites" / "apps.txt"
+		apps_txt.write_text("".join(f"{app}\n" for app in apps_txt.read_text().split() if app != NAME))
+		_pth().unlink(missing_ok=True)
+		with contextlib.suppress(ValueError):
+			sys.path.remove(str(self.path))
+		shutil.rmtree(self.path, ignore_errors=True)
+
+	def _create(self):
+		for rel, text in FILES.items():
+			(self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+			(self.path / rel).write_text(text)
+		git(self.path, "init", "--quiet", "--initial-branch=main")
+		git(self.path, "add", "--all")
+		git(self.path, *GIT_IDENTITY, "commit", "--quiet", "-m", "dm_probe: first commit")
+
+	def _make_importable(self):
+		# What an editable install amounts to: the app's folder on the bench env's path.
+		if not _pth().exists():
+			_pth().write_text(f"{self.path}\n")
+		if str(self.path) not in sys.path:
+			sys.path.append(str(self.path))
+
+
+def _pth() -> Path:
+	return Path(sysconfig.get_paths()["purelib"]) / f"{NAME}.pth"
+
+
+class HealthySiteTestCase(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.site = frappe.local.site
+		cls.processes = {}
+		# Class cleanups run even when setUpClass fails half-way: nothing is left running or changed.
+		cls.addClassCleanup(cls.stop_all)
+		saved = {
+			field: frappe.db.get_single_value(SETTINGS, field)
+			for field in ("site_url", "default_environment", "monitoring_window")
+		}
+		cls.addClassCleanup(cls.configure, **saved)
+		# A fresh deployment: errors older tests left behind are from before it, hence not new.
+		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
+		bench_cmd(cls.site, "backup", check=True)
+		update_password("Administrator", frappe.generate_hash())
+		cls.addClassCleanup(update_password, "Administrator", "admin")
+		cls.configure(default_environment="Development", monitoring_window=15)
+		cls.outgoing_email()
+		bench_cmd(cls.site, "enable-scheduler", check=True)
+		cls.addClassCleanup(bench_cmd, cls.site, "disable-scheduler", check=True)
+		stop_supervised()
+		cls.port = free_port()
+		cls.processes["web"] = serve(cls.site, cls.port)
+		cls.configure(site_url=f"http://127.0.0.1:{cls.port}")
+		# Jobs queued by earlier test modules, which ran without workers, would keep these busy.
+		for queue in get_queues():
+			queue.empty()
+		cls.start_workers()
+		cls.processes["scheduler"] = spawn(cls.site, "schedule")
+		cls.wait_until_healthy()
+
+	@classmethod
+	def stop_all(cls):
+		for process in cls.processes.values():
+			stop(process)
+
+	@classmethod
+	def outgoing_email(cls):
+		"""Alerts are queued as Email Queue rows, which needs an outgoing account; muted, so nothing
+		is sent (and no failed send becomes an error the checks would see)."""
+		bench_cmd(cls.site, "set-config", "mute_emails", "1", "--parse", check=True)
+		cls.addClassCleanup(bench_cmd, cls.site, "set-config", "mute_emails", "0", "--parse", check=True)
+		if not frappe.db.exists("Email Account", "DM Tests"):
+			frappe.get_doc(
+				{
+					"doctype": "Email Account",
+					"email_account_name": "DM Tests",
+					"email_id": "dm-tests@example.com",
+					"enable_outgoing": 1,
+					"default_outgoing": 1,
+					"smtp_server": "127.0.0.1",
+					"smtp_port": free_port(),
+				}
+			).insert(ignore_permissions=True)
+		frappe.db.commit()
+
+	@classmethod
+	def configure(cls, **values):
+		for field, value in values.items():
+			frappe.db.set_single_value(SETTINGS, field, value)
+		frappe.db.commit()
+
+	@classmethod
+	def start_workers(cls):
+		# One worker per queue, as `bench setup supervisor` runs them: a long job (the search index a
+		# migrate queues) must not hold up the scheduler's default jobs.
+		for name, queues in (("short worker", "short"), ("worker", "default"), ("long worker", "long")):
+			if name not in cls.processes or cls.processes[name].poll() is not None:
+				cls.processes[name] = spawn(cls.site, "worker", "--queue", queues)
+
+	def stop_workers(self, *names: str):
+		stop_supervised()  # a deploy's restart started supervisor's workers again
+		for name in names:
+			stop(self.processes[name])
+
+	@classmethod
+	def wait_until_healthy(cls):
+		"""Until the scheduler has caught up on due jobs and the workers are registered: the site
+		passes its own suite. The last failing checks are the error when it never does."""
+		failing = []
+
+		def confirmed():
+			outcome = verification.run_suite()
+			failing[:] = [f"{r.name}: {r.message}" for r in outcome.results if r.status != "pass"]
+			return not failing
+
+		try:
+			wait_until(confirmed, 120, "the site to pass its own checks", interval=2)
+		except AssertionError as e:
+			raise AssertionError(f"{e}; still failing: {failing}") from None
+
+
+class DeployTestCase(HealthySiteTestCase):
+	"""The healthy test site with dm_probe, whose commits the tests deploy."""
+
+	@classmethod
+	def setUpClass(cls):
+		# dm_probe first: the web server and workers started next must be able to import it.
+		cls.probe = ProbeApp.installed_for(cls)
+		super().setUpClass()
+		# This bench runs inside a container, which detection would call Docker: say what it is.
+		cls.configure(platform="Bench")
+		cls.addClassCleanup(cls.configure, platform="")
+
+	def setUp(self):
+		# A deploy is judged by the site's own checks: start each test from a site that passes them.
+		self.wait_until_healthy()
+		# A deploy restarts supervisor's web server and workers: later tests expect them stopped.
+		self.addCleanup(stop_supervised)
+
+	def flags(self, site: str | None = None) -> dict:
+		config = frappe.get_file_json(frappe.get_site_path("..", site or self.site, "site_config.json"))
+		return {flag: config.get(flag) for flag in FLAGS}

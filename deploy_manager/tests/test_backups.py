@@ -13,10 +13,9 @@ from frappe.utils import add_to_date, now_datetime
 from frappe.utils.backups import delete_temp_backups, get_backup_path
 
 from deploy_manager.api import backup_now, check_backup
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
 from deploy_manager.services import backups
-from deploy_manager.tests.bench import bench_cmd, user_with
-
-SETTINGS = "Deploy Manager Settings"
+from deploy_manager.tests.fixtures import bench_cmd, user_with
 
 
 def backup_cmd(*args: str) -> tuple[dict, int]:

@@ -10,34 +10,7 @@ import time
 import frappe
 
 from deploy_manager.core.gitrepo import git
-from deploy_manager.tests.bench import bench_cmd, fresh_snapshot, spawn, stop, stop_supervised, wait_until
-from deploy_manager.tests.probe_app import ProbeApp
-from deploy_manager.tests.test_verification import HealthySiteTestCase
-
-FLAGS = ("maintenance_mode", "pause_scheduler")
-
-
-class DeployTestCase(HealthySiteTestCase):
-	"""The healthy test site with dm_probe, whose commits the tests deploy."""
-
-	@classmethod
-	def setUpClass(cls):
-		# dm_probe first: the web server and workers started next must be able to import it.
-		cls.probe = ProbeApp.installed_for(cls)
-		super().setUpClass()
-		# This bench runs inside a container, which detection would call Docker: say what it is.
-		cls.configure(platform="Bench")
-		cls.addClassCleanup(cls.configure, platform="")
-
-	def setUp(self):
-		# A deploy is judged by the site's own checks: start each test from a site that passes them.
-		self.wait_until_healthy()
-		# A deploy restarts supervisor's web server and workers: later tests expect them stopped.
-		self.addCleanup(stop_supervised)
-
-	def flags(self, site: str | None = None) -> dict:
-		config = frappe.get_file_json(frappe.get_site_path("..", site or self.site, "site_config.json"))
-		return {flag: config.get(flag) for flag in FLAGS}
+from deploy_manager.tests.fixtures import DeployTestCase, bench_cmd, fresh_snapshot, spawn, stop, wait_until
 
 
 class TestDeploy(DeployTestCase):

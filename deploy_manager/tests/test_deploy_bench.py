@@ -8,8 +8,7 @@ import frappe
 from frappe.utils import get_sites
 
 from deploy_manager.core.gitrepo import git
-from deploy_manager.tests.bench import bench_cmd, free_port, second_site, serve, stop
-from deploy_manager.tests.test_deploy import DeployTestCase
+from deploy_manager.tests.fixtures import DeployTestCase, bench_cmd, free_port, second_site, serve, stop
 
 BODY = 'frappe.get_doc({"doctype": "ToDo", "description": "bench deploy"}).insert()\n'
 
@@ -49,6 +48,20 @@ class TestBenchDeploy(DeployTestCase):
 		)
 		bench_cmd(site, "set-admin-password", frappe.generate_hash(), check=True)
 		cls.addClassCleanup(bench_cmd, site, "set-admin-password", "admin")
+		# No scheduler process has served it while supervisor's is stopped: its overdue jobs would be
+		# judged as a scheduler that is not ticking. Off, it is a warning in Development.
+		if json.loads(
+			bench_cmd(
+				site,
+				"execute",
+				"frappe.db.get_single_value",
+				"--args",
+				'["System Settings", "enable_scheduler"]',
+			).stdout
+			or "0"
+		):
+			bench_cmd(site, "disable-scheduler", check=True)
+			cls.addClassCleanup(bench_cmd, site, "enable-scheduler", check=True)
 
 	def deployments_of(self, site: str, since: str) -> list[dict]:
 		found = bench_cmd(site, "deploy-manager", "status", "--json", "--limit", "3").stdout

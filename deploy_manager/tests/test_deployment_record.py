@@ -6,34 +6,34 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
 from deploy_manager.core.deployments import AppState, compare
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.tests.fixtures import user_with
 
 RECORDS = ("Deployment", "Backup Record", "Verification Check", "Deploy Manager Settings")
-
-
-def create_test_deployment(**fields):
-	doc = frappe.get_doc({"doctype": "Deployment", "source": "Manual", "site": frappe.local.site, **fields})
-	return doc.insert(ignore_permissions=True)
-
-
-def create_user(email: str, roles: list[str]):
-	if not frappe.db.exists("User", email):
-		user = frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": email.split("@")[0], "send_welcome_email": 0}
-		).insert(ignore_permissions=True)
-	else:
-		user = frappe.get_doc("User", email)
-	user.set("roles", [{"role": role} for role in roles])
-	user.save(ignore_permissions=True)
-	return email
 
 
 class TestDeployment(FrappeTestCase):
 	def tearDown(self):
 		frappe.set_user("Administrator")
 
+	def deployment(self, **fields):
+		"""A finished Manual Deployment, deleted after the test: user_with commits, and an unfinished
+		one left behind would block every later preflight."""
+		doc = frappe.get_doc(
+			{
+				"doctype": "Deployment",
+				"source": "Manual",
+				"site": frappe.local.site,
+				"status": lifecycle.CONFIRMED,
+				**fields,
+			}
+		).insert(ignore_permissions=True)
+		self.addCleanup(lambda: (frappe.delete_doc("Deployment", doc.name, force=True), frappe.db.commit()))
+		return doc
+
 	def test_user_without_the_roles_cannot_read_any_record(self):
-		name = create_test_deployment().name
-		frappe.set_user(create_user("dm-outsider@example.com", ["Blogger"]))
+		name = self.deployment().name
+		frappe.set_user(user_with("dm-outsider@example.com", "Blogger"))
 		for doctype in RECORDS:
 			self.assertFalse(frappe.has_permission(doctype, "read"), doctype)
 		with self.assertRaises(frappe.PermissionError):
@@ -43,8 +43,8 @@ class TestDeployment(FrappeTestCase):
 
 	def test_deploy_manager_role_reads_but_cannot_delete(self):
 		self.assertTrue(frappe.db.exists("Role", "Deploy Manager"))
-		name = create_test_deployment().name
-		frappe.set_user(create_user("dm-operator@example.com", ["Deploy Manager"]))
+		name = self.deployment().name
+		frappe.set_user(user_with("dm-operator@example.com", "Deploy Manager"))
 		self.assertEqual(frappe.get_doc("Deployment", name).name, name)
 		for doctype in RECORDS:
 			self.assertTrue(frappe.has_permission(doctype, "read"), doctype)
@@ -53,7 +53,7 @@ class TestDeployment(FrappeTestCase):
 				self.assertFalse(frappe.has_permission(doctype, ptype), f"{ptype} {doctype}")
 
 	def test_recorded_history_cannot_be_edited_in_desk(self):
-		frappe.set_user(create_user("dm-admin@example.com", ["System Manager"]))
+		frappe.set_user(user_with("dm-admin@example.com", "System Manager"))
 		self.assertTrue(frappe.has_permission("Deployment", "delete"))
 		for doctype in ("Deployment", "Backup Record", "Verification Check"):
 			self.assertFalse(frappe.has_permission(doctype, "write"), doctype)
@@ -61,7 +61,7 @@ class TestDeployment(FrappeTestCase):
 
 	def test_name_and_duration(self):
 		started = add_to_date(now_datetime(), minutes=-5)
-		doc = create_test_deployment(started_at=started, finished_at=add_to_date(started, seconds=90))
+		doc = self.deployment(started_at=started, finished_at=add_to_date(started, seconds=90))
 		self.assertTrue(doc.name.startswith(f"DEP-{now_datetime().year}-"))
 		self.assertEqual(doc.duration, 90)
 
@@ -80,7 +80,7 @@ class TestDeployment(FrappeTestCase):
 		self.assertTrue(doc.changed)
 
 	def test_summary_is_plain_json(self):
-		doc = create_test_deployment(touched_tables="tabItem\ntabUser")
+		doc = self.deployment(touched_tables="tabItem\ntabUser")
 		doc.set_apps(
 			compare([AppState("shop", "1", "main", "a" * 40)], [AppState("shop", "2", "main", "b" * 40)])
 		)
@@ -92,3 +92,24 @@ class TestDeployment(FrappeTestCase):
 		self.assertEqual(summary["apps"][0]["from_commit"], "a" * 40)
 		self.assertIs(summary["apps"][0]["changed"], True)
 		self.assertTrue(doc.log.endswith("first line"))
+
+	def test_status_moves_only_as_the_lifecycle_allows(self):
+		doc = self.deployment(status=lifecycle.IN_PROGRESS)
+		with self.assertRaises(ValueError):
+			doc.set_status(lifecycle.CONFIRMED)
+		doc.finish("Test")
+		self.assertEqual(doc.status, lifecycle.AWAITING_VERIFICATION)
+		self.assertIn("Test finished in", doc.log)
+		doc.save(ignore_permissions=True)
+		doc.set_status(lifecycle.VERIFYING)
+		doc.save(ignore_permissions=True)
+		self.assertEqual(doc.judge("Consider rollback", "slower", window_over=False), lifecycle.MONITORING)
+		doc.save(ignore_permissions=True)
+		self.assertEqual(doc.judge("Confirm", "all good", window_over=True), lifecycle.CONFIRMED)
+		doc.save(ignore_permissions=True)
+		doc.mark_rolled_back(self.deployment(source="Rollback").name)
+		doc.save(ignore_permissions=True)
+		# A bare assignment is refused on save too: Rolled Back is where a deployment's story ends.
+		doc.status = lifecycle.MONITORING
+		with self.assertRaises(ValueError):
+			doc.save(ignore_permissions=True)

@@ -6,7 +6,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_path
 
-from deploy_manager.tests.bench import bench_cmd, list_app, second_site
+from deploy_manager.tests.fixtures import bench_cmd, list_app, second_site
 
 APP = "deploy_manager"
 

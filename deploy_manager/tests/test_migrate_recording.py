@@ -15,8 +15,7 @@ from frappe.utils import now_datetime
 
 from deploy_manager.core.gitrepo import git
 from deploy_manager.services import exit_notes, recording
-from deploy_manager.tests.bench import bench_cmd, fresh_snapshot, json_of, spawn
-from deploy_manager.tests.probe_app import NAME, ProbeApp
+from deploy_manager.tests.fixtures import NAME, ProbeApp, bench_cmd, fresh_snapshot, json_of, spawn
 
 
 class TestMigrateRecording(FrappeTestCase):

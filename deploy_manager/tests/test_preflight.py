@@ -13,8 +13,10 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_system_timezone, now_datetime
 
 from deploy_manager.core.plan import Move
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
 from deploy_manager.services import notifications, preflight
-from deploy_manager.tests.bench import (
+from deploy_manager.tests.fixtures import (
+	ProbeApp,
 	api_key_of,
 	bench_cmd,
 	free_port,
@@ -23,9 +25,7 @@ from deploy_manager.tests.bench import (
 	stop,
 	user_with,
 )
-from deploy_manager.tests.probe_app import ProbeApp
 
-SETTINGS = "Deploy Manager Settings"
 KEPT = ("default_environment", "friday_freeze", "required_config_keys", "platform", "production_url")
 
 

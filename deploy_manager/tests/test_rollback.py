@@ -7,11 +7,9 @@ import os
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from deploy_manager.tests.bench import bench_cmd, second_site, stop_supervised, user_with
-from deploy_manager.tests.probe_app import ProbeApp
-
-SETTINGS = "Deploy Manager Settings"
-FLAGS = ("maintenance_mode", "pause_scheduler")
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
+from deploy_manager.services.closing import FLAGS
+from deploy_manager.tests.fixtures import ProbeApp, bench_cmd, second_site, stop_supervised, user_with
 
 
 class TestRollback(FrappeTestCase):
@@ -85,6 +83,29 @@ class TestRollback(FrappeTestCase):
 			self.assertIn(f"{step}: done in", rollback.log)
 		# The history survived the restore: the deployment undone is still recorded after it.
 		self.assertTrue(frappe.db.exists("Deployment", deployment))
+
+	def test_every_record_of_ours_and_its_naming_series_survive_the_restore(self):
+		_, after, deployment, _ = self.deploy_a_data_change()
+		made = {
+			doctype: self.record_of(doctype, after) for doctype in ("Bench Deployment", "Deploy Evidence")
+		}
+		done = self.roll_back(f"before-{deployment}")
+		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+		for doctype, name in made.items():
+			self.assertTrue(frappe.db.exists(doctype, name), f"{name} was lost by the restore")
+			# The counter was put back too: the next name is a new one, not one handed out before.
+			self.assertGreater(self.record_of(doctype, after), name)
+
+	def record_of(self, doctype: str, commit: str) -> str:
+		fields = {
+			"Bench Deployment": {"status": "Completed", "strategy": "Canary", "canary": self.site},
+			"Deploy Evidence": {"app": "dm_probe", "commit": commit, "kind": "Tests", "result": "Passed"},
+		}[doctype]
+		name = (
+			frappe.get_doc({"doctype": doctype, "reason": "made by a rollback test", **fields}).insert().name
+		)
+		frappe.db.commit()
+		return name
 
 	def test_a_rollback_failing_half_way_keeps_the_flags_and_the_safety_backup(self):
 		_, after, deployment, _ = self.deploy_a_data_change()

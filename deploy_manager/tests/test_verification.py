@@ -4,123 +4,27 @@ recent backup and a non-default Administrator password. The post-deploy jobs run
 
 import frappe
 import requests
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
-from frappe.utils.background_jobs import get_queues, is_job_enqueued
-from frappe.utils.password import update_password
+from frappe.utils.background_jobs import is_job_enqueued
 
 from deploy_manager.api import verify_now
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
+from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
 from deploy_manager.services import monitoring, notifications, verification
-from deploy_manager.tests.bench import (
+from deploy_manager.tests.fixtures import (
+	HealthySiteTestCase,
 	api_key_of,
 	bench_cmd,
 	free_port,
 	fresh_snapshot,
 	serve,
-	spawn,
 	stop,
-	stop_supervised,
 	user_with,
 	wait_until,
 	webhook_receiver,
 )
 
-SETTINGS = "Deploy Manager Settings"
-WAITING = ("Awaiting Verification", "Verifying")
-
-
-class HealthySiteTestCase(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		cls.site = frappe.local.site
-		cls.processes = {}
-		# Class cleanups run even when setUpClass fails half-way: nothing is left running or changed.
-		cls.addClassCleanup(cls.stop_all)
-		saved = {
-			field: frappe.db.get_single_value(SETTINGS, field)
-			for field in ("site_url", "default_environment", "monitoring_window")
-		}
-		cls.addClassCleanup(cls.configure, **saved)
-		# A fresh deployment: errors older tests left behind are from before it, hence not new.
-		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
-		bench_cmd(cls.site, "backup", check=True)
-		update_password("Administrator", frappe.generate_hash())
-		cls.addClassCleanup(update_password, "Administrator", "admin")
-		cls.configure(default_environment="Development", monitoring_window=15)
-		cls.outgoing_email()
-		bench_cmd(cls.site, "enable-scheduler", check=True)
-		cls.addClassCleanup(bench_cmd, cls.site, "disable-scheduler", check=True)
-		stop_supervised()
-		cls.port = free_port()
-		cls.processes["web"] = serve(cls.site, cls.port)
-		cls.configure(site_url=f"http://127.0.0.1:{cls.port}")
-		# Jobs queued by earlier test modules, which ran without workers, would keep these busy.
-		for queue in get_queues():
-			queue.empty()
-		cls.start_workers()
-		cls.processes["scheduler"] = spawn(cls.site, "schedule")
-		cls.wait_until_healthy()
-
-	@classmethod
-	def stop_all(cls):
-		for process in cls.processes.values():
-			stop(process)
-
-	@classmethod
-	def outgoing_email(cls):
-		"""Alerts are queued as Email Queue rows, which needs an outgoing account; muted, so nothing
-		is sent (and no failed send becomes an error the checks would see)."""
-		bench_cmd(cls.site, "set-config", "mute_emails", "1", "--parse", check=True)
-		cls.addClassCleanup(bench_cmd, cls.site, "set-config", "mute_emails", "0", "--parse", check=True)
-		if not frappe.db.exists("Email Account", "DM Tests"):
-			frappe.get_doc(
-				{
-					"doctype": "Email Account",
-					"email_account_name": "DM Tests",
-					"email_id": "dm-tests@example.com",
-					"enable_outgoing": 1,
-					"default_outgoing": 1,
-					"smtp_server": "127.0.0.1",
-					"smtp_port": free_port(),
-				}
-			).insert(ignore_permissions=True)
-		frappe.db.commit()
-
-	@classmethod
-	def configure(cls, **values):
-		for field, value in values.items():
-			frappe.db.set_single_value(SETTINGS, field, value)
-		frappe.db.commit()
-
-	@classmethod
-	def start_workers(cls):
-		# One worker per queue, as `bench setup supervisor` runs them: a long job (the search index a
-		# migrate queues) must not hold up the scheduler's default jobs.
-		for name, queues in (("short worker", "short"), ("worker", "default"), ("long worker", "long")):
-			if name not in cls.processes or cls.processes[name].poll() is not None:
-				cls.processes[name] = spawn(cls.site, "worker", "--queue", queues)
-
-	def stop_workers(self, *names: str):
-		stop_supervised()  # a deploy's restart started supervisor's workers again
-		for name in names:
-			stop(self.processes[name])
-
-	@classmethod
-	def wait_until_healthy(cls):
-		"""Until the scheduler has caught up on due jobs and the workers are registered: the site
-		passes its own suite. The last failing checks are the error when it never does."""
-		failing = []
-
-		def confirmed():
-			outcome = verification.run_suite()
-			failing[:] = [f"{r.name}: {r.message}" for r in outcome.results if r.status != "pass"]
-			return not failing
-
-		try:
-			wait_until(confirmed, 120, "the site to pass its own checks", interval=2)
-		except AssertionError as e:
-			raise AssertionError(f"{e}; still failing: {failing}") from None
+WAITING = (lifecycle.AWAITING_VERIFICATION, lifecycle.VERIFYING)
 
 
 class TestVerify(HealthySiteTestCase):

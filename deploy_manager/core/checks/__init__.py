@@ -1,14 +1,19 @@
 """Post-deploy checks: small, uniform units that each return one CheckResult.
 
 A check is a plain function taking a Target (what to check, gathered by the Frappe-aware side or
-given by hand) and returning a CheckResult. `run` gives every check its own timeout and turns a
-check that raises or hangs into an `error` result, so one broken check never stops the suite.
+given by hand) and returning a CheckResult. It is registered where it is written (`@register`), with
+what makes it fail: the suite and the table of checks in docs/verification.md both come from there.
+`run` gives every check its own timeout and turns a check that raises or hangs into an `error`
+result, so one broken check never stops the suite.
 """
 
+import importlib
+import pkgutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 PASS, WARN, FAIL, ERROR = "pass", "warn", "fail", "error"
 
@@ -60,6 +65,91 @@ class Check:
 	symptom: str
 	fn: Callable[[Target], CheckResult]
 	timeout: float = 10.0
+
+
+# Where a check looks from. OUTSIDE needs only the site's config (its address and services), so those
+# checks run while the facts the INSIDE ones need are read from the site's database.
+OUTSIDE, INSIDE = "outside", "inside"
+
+
+@dataclass(frozen=True)
+class Registered:
+	"""A check as written: what the suite runs, and its row in docs/verification.md."""
+
+	name: str
+	category: str
+	symptom: str
+	looks: str
+	# One line for the table.
+	fails_when: str
+	# fn(target); with `per_flow`, fn(flow, target), made into a check per key flow in Settings.
+	fn: Callable[..., CheckResult]
+	timeout: float = 10.0
+	per_flow: bool = False
+
+
+_registry: list[Registered] = []
+
+
+def register(
+	name: str,
+	category: str,
+	symptom: str,
+	*,
+	looks: str,
+	fails_when: str,
+	timeout: float = 10.0,
+	per_flow: bool = False,
+):
+	"""Register the decorated function as a check of the suite; it stays a plain function."""
+
+	def add(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
+		_registry.append(Registered(name, category, symptom, looks, fails_when, fn, timeout, per_flow))
+		return fn
+
+	return add
+
+
+REPORT_ORDER = (
+	"http",
+	"dependencies",
+	"network",
+	"flows",
+	"performance",
+	"workers",
+	"scheduler",
+	"migrations",
+	"errors",
+	"system",
+	"security",
+	"backups",
+)
+
+
+def registered() -> list[Registered]:
+	"""Every check of the modules in this package, by module name, in the order each writes them."""
+	# Importing a module registers its checks: none is left out for want of an import.
+	for module in pkgutil.iter_modules(__path__, f"{__name__}."):
+		importlib.import_module(module.name)
+	# Sorted, as modules register in the order something first imported them: the families a
+	# report reads best in first (is it up, can it work, did the deploy go well), any other after.
+	order = {name: n for n, name in enumerate(REPORT_ORDER)}
+	return sorted(_registry, key=lambda r: order.get(r.fn.__module__.rsplit(".", 1)[-1], len(order)))
+
+
+def suite(looks: str) -> list[Check]:
+	"""The checks that run whatever Settings hold, of those that look from `looks`."""
+	return [
+		Check(r.name, r.category, r.symptom, r.fn, r.timeout)
+		for r in registered()
+		if r.looks == looks and not r.per_flow
+	]
+
+
+def made_per_flow(fn: Callable[..., CheckResult], flow, name: str, timeout: float) -> Check:
+	"""The check for one key flow (or its endpoint) of `fn`, registered `per_flow`, named after it."""
+	registration = next(r for r in _registry if r.fn is fn)
+	return Check(name, registration.category, registration.symptom, partial(fn, flow), timeout)
 
 
 def gathered(target: Target, key: str, what: str, plural: bool = False) -> dict | CheckResult:

@@ -12,7 +12,7 @@ local time: the two are taken to be the same zone, as they are on a bench set up
 import os
 from datetime import datetime
 
-from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target, gathered, some
+from deploy_manager.core.checks import FAIL, INSIDE, PASS, CheckResult, Target, gathered, register, some
 
 # Database dumps as frappe/utils/backups.py names them, plain, compressed or encrypted. Partial
 # dumps (-partial-database) hold only some tables and do not count.
@@ -20,6 +20,14 @@ DUMP_SUFFIXES = ("-database.sql.gz", "-database.sql", "-database-enc.sql.gz")
 MAX_AGE_HOURS = 24.0
 
 
+@register(
+	"Backups",
+	"backups",
+	"minor",
+	looks=INSIDE,
+	fails_when="no backup (Backup Record or file in the site's backup folder) younger than Settings' maximum "
+	f"age ({MAX_AGE_HOURS:g} h)",
+)
 def backups(target: Target) -> CheckResult:
 	facts = gathered(target, "backups", "the backups", plural=True)
 	if isinstance(facts, CheckResult):
@@ -67,6 +75,3 @@ def newest_dump(folder: str) -> tuple[datetime, str] | None:
 
 def _age(hours: float) -> str:
 	return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
-
-
-CHECKS = [Check("Backups", "backups", "minor", backups)]

@@ -11,12 +11,20 @@ from concurrent.futures import ThreadPoolExecutor
 import pymysql
 import redis
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import FAIL, OUTSIDE, PASS, WARN, CheckResult, Target, register
 
 # Above this a round trip is worth a warning: a healthy local database answers in well under 10 ms.
 SLOW_ROUND_TRIP_MS = 100
 
 
+@register(
+	"Database",
+	"dependencies",
+	"service_down",
+	looks=OUTSIDE,
+	fails_when="the site's database (TCP or `db_socket`) refuses or does not answer "
+	f"(warns above {SLOW_ROUND_TRIP_MS} ms)",
+)
 def database(target: Target) -> CheckResult:
 	db = target.extra.get("db") or {}
 	started = time.monotonic()
@@ -50,6 +58,13 @@ def database(target: Target) -> CheckResult:
 	)
 
 
+@register(
+	"Redis",
+	"dependencies",
+	"critical",
+	looks=OUTSIDE,
+	fails_when="redis_cache or redis_queue (with `use_rq_auth` credentials) does not answer; pinged at once",
+)
 def redis_instances(target: Target) -> CheckResult:
 	urls = target.extra.get("redis") or {}
 	if not urls:
@@ -87,9 +102,3 @@ def _ping(conf: str | dict, timeout: float) -> str:
 def _mysql_error(error: pymysql.MySQLError) -> str:
 	# (code, message): the message alone is what an administrator reads.
 	return str(error.args[1]) if len(error.args) > 1 else str(error)
-
-
-CHECKS = [
-	Check("Database", "dependencies", "service_down", database),
-	Check("Redis", "dependencies", "critical", redis_instances),
-]

@@ -6,12 +6,20 @@ finished), `before` (entries in an equal window before it started), `window_minu
 the exception itself.
 """
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
+from deploy_manager.core.checks import FAIL, INSIDE, PASS, WARN, CheckResult, Target, gathered, register, some
 
 # A rise smaller than this is noise on a quiet site.
 MIN_RISE = 5
 
 
+@register(
+	"Error logs",
+	"logs",
+	"critical",
+	looks=INSIDE,
+	fails_when="Error Log titles not seen in the 14 days before the deployment appear after it "
+	"(a rise of known ones warns)",
+)
 def error_logs(target: Target) -> CheckResult:
 	facts = gathered(target, "error_logs", "the Error Log")
 	if isinstance(facts, CheckResult):
@@ -30,6 +38,3 @@ def error_logs(target: Target) -> CheckResult:
 	return CheckResult(
 		PASS, f"no new kind of error; {after} since, {before} before", value, baseline=baseline
 	)
-
-
-CHECKS = [Check("Error logs", "logs", "critical", error_logs)]

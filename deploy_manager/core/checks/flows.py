@@ -6,9 +6,18 @@ key and secret come as one Secret in `Target.extra["api_token"]` and only ever g
 """
 
 from dataclasses import dataclass
-from functools import partial
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import (
+	FAIL,
+	OUTSIDE,
+	PASS,
+	WARN,
+	Check,
+	CheckResult,
+	Target,
+	made_per_flow,
+	register,
+)
 from deploy_manager.core.checks.http import answered, on_site
 
 METHODS = ("GET", "POST", "HEAD")
@@ -39,6 +48,15 @@ def auth_headers(target: Target, as_api_user: bool) -> dict:
 	return {"Authorization": f"token {token}"} if token else {}
 
 
+@register(
+	"Key flow METHOD PATH",
+	"flows",
+	"critical",
+	looks=OUTSIDE,
+	fails_when="a flow from Settings answers another status than expected or lacks its expected text "
+	"(warns over its time limit); flows marked As API User send the key and secret from Settings",
+	per_flow=True,
+)
 def run_flow(flow: Flow, target: Target) -> CheckResult:
 	if flow.as_api_user and not target.extra.get("api_token"):
 		return CheckResult(FAIL, f"{flow.label} runs as an API user, but no API key and secret are set")
@@ -70,12 +88,6 @@ def run_flow(flow: Flow, target: Target) -> CheckResult:
 
 def checks_for(flows: list[Flow]) -> list[Check]:
 	return [
-		Check(
-			f"Key flow {flow.label}",
-			"flows",
-			"critical",
-			partial(run_flow, flow),
-			timeout=3 * flow.time_limit + 5,
-		)
+		made_per_flow(run_flow, flow, f"Key flow {flow.label}", timeout=3 * flow.time_limit + 5)
 		for flow in flows
 	]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target, some
+from deploy_manager.core.checks import FAIL, OUTSIDE, PASS, CheckResult, Target, register, some
 
 
 def request(
@@ -49,6 +49,13 @@ def answered(
 	return response
 
 
+@register(
+	"Health endpoint",
+	"http",
+	"service_down",
+	looks=OUTSIDE,
+	fails_when="`GET /api/method/ping` does not answer pong: nothing listens, a timeout, 503 (maintenance)",
+)
 def health(target: Target) -> CheckResult:
 	response = answered(target, "/api/method/ping")
 	if isinstance(response, CheckResult):
@@ -65,6 +72,7 @@ def health(target: Target) -> CheckResult:
 	return CheckResult(PASS, f"pong in {took}", value=took)
 
 
+@register("Login page", "http", "service_down", looks=OUTSIDE, fails_when="`/login` does not answer 200")
 def login_page(target: Target) -> CheckResult:
 	response = answered(target, "/login")
 	if isinstance(response, CheckResult):
@@ -84,6 +92,14 @@ BUNDLE_KEYS = {
 }
 
 
+@register(
+	"Desk assets",
+	"http",
+	"critical",
+	looks=OUTSIDE,
+	fails_when="an installed app's bundles are not in `sites/assets/assets.json`, a file it names is "
+	"missing, or the app's public folder is not linked (`bench build` skipped or broken)",
+)
 def desk_assets(target: Target) -> CheckResult:
 	"""Every installed app's bundles are named in sites/assets/assets.json and built on disk: a deploy
 	that skipped or broke `bench build` serves a login page but a blank Desk.
@@ -131,10 +147,3 @@ def _bundles(public: Path) -> set[str]:
 			if ".bundle." in f and Path(f).suffix in BUNDLE_KEYS
 		)
 	return found
-
-
-CHECKS = [
-	Check("Health endpoint", "http", "service_down", health),
-	Check("Login page", "http", "service_down", login_page),
-	Check("Desk assets", "http", "critical", desk_assets),
-]

@@ -15,9 +15,18 @@ import hashlib
 import json
 import os
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
+from deploy_manager.core.checks import FAIL, INSIDE, PASS, WARN, CheckResult, Target, gathered, register, some
 
 
+@register(
+	"Migrations",
+	"migrations",
+	"critical",
+	looks=INSIDE,
+	fails_when="the deployment failed, patches are pending, or a DocType's JSON differs from the migration "
+	"hash in the database (warns on skipped patches)",
+	timeout=20,
+)
 def migrations(target: Target) -> CheckResult:
 	facts = gathered(target, "migrations", "the migration state")
 	if isinstance(facts, CheckResult):
@@ -70,6 +79,3 @@ def _doctype_files(apps: list[str]):
 					path = os.path.join(folder.path, folder.name + ".json")
 					if folder.is_dir() and os.path.isfile(path):
 						yield path
-
-
-CHECKS = [Check("Migrations", "migrations", "critical", migrations, timeout=20)]

@@ -12,9 +12,16 @@ import time
 
 import requests
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered
+from deploy_manager.core.checks import FAIL, OUTSIDE, PASS, WARN, CheckResult, Target, gathered, register
 
 
+@register(
+	"DNS",
+	"network",
+	"minor",
+	looks=OUTSIDE,
+	fails_when="the site's host name does not resolve (`*.localhost` is loopback, RFC 6761)",
+)
 def dns(target: Target) -> CheckResult:
 	facts = gathered(target, "network", "the network settings", plural=True)
 	if isinstance(facts, CheckResult):
@@ -39,6 +46,14 @@ def dns(target: Target) -> CheckResult:
 	return CheckResult(PASS, f"{host} resolves to {', '.join(addresses)}", addresses[0])
 
 
+@register(
+	"External services",
+	"network",
+	"minor",
+	looks=OUTSIDE,
+	fails_when="a URL listed in Settings does not answer (5xx, refused, timeout)",
+	timeout=15,
+)
 def external_services(target: Target) -> CheckResult:
 	facts = gathered(target, "network", "the network settings", plural=True)
 	if isinstance(facts, CheckResult):
@@ -98,9 +113,3 @@ def _cause(error: BaseException) -> str:
 			return cause.strerror
 		cause = cause.__cause__ or cause.__context__
 	return str(error)
-
-
-CHECKS = [
-	Check("DNS", "network", "minor", dns),
-	Check("External services", "network", "minor", external_services, timeout=15),
-]

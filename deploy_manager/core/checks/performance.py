@@ -11,11 +11,20 @@ slower that counts), "baselines": {check name: p50 ms}}.
 import math
 import time
 from dataclasses import dataclass
-from functools import partial
 
 import requests
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, Check, CheckResult, Target
+from deploy_manager.core.checks import (
+	ERROR,
+	FAIL,
+	OUTSIDE,
+	PASS,
+	Check,
+	CheckResult,
+	Target,
+	made_per_flow,
+	register,
+)
 from deploy_manager.core.checks.flows import auth_headers
 from deploy_manager.core.checks.http import request
 
@@ -42,6 +51,17 @@ def percentile(values: list[float], fraction: float) -> float:
 	return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+@register(
+	"Response time METHOD PATH",
+	"performance",
+	"performance",
+	looks=OUTSIDE,
+	fails_when=f"ping and each reading key flow, timed over N requests ({DEFAULT_SAMPLES}) after a warm-up: "
+	f"the median (p50) more than the threshold ({DEFAULT_THRESHOLD:.0%}) worse than the baseline and by at "
+	f"least {MIN_SLOWDOWN_MS:g} ms (smaller slowdowns are noise); p95 is reported beside it (with ten "
+	"requests it is the slowest one, too noisy to judge by)",
+	per_flow=True,
+)
 def timing(endpoint: Endpoint, target: Target) -> CheckResult:
 	facts = target.extra.get("performance") or {}
 	samples = int(facts.get("samples") or DEFAULT_SAMPLES)
@@ -82,12 +102,6 @@ def checks_for(
 ) -> list[Check]:
 	# Sequential requests: the timeout covers all of them.
 	return [
-		Check(
-			endpoint.check_name,
-			"performance",
-			"performance",
-			partial(timing, endpoint),
-			timeout=(samples + 1) * request_timeout,
-		)
+		made_per_flow(timing, endpoint, endpoint.check_name, timeout=(samples + 1) * request_timeout)
 		for endpoint in endpoints
 	]

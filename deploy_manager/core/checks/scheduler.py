@@ -7,9 +7,17 @@ since the deployment, and in an equal window before it), and optionally `site`, 
 the commands the messages suggest. A gathering that failed comes as the exception itself.
 """
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
+from deploy_manager.core.checks import FAIL, INSIDE, PASS, WARN, CheckResult, Target, gathered, register, some
 
 
+@register(
+	"Scheduler",
+	"scheduler",
+	"critical",
+	looks=INSIDE,
+	fails_when="paused in site config (as a failed `bench update` leaves it), disabled in Production "
+	"(warns elsewhere), or enabled but due Scheduled Job Types have not run for 10 minutes past due",
+)
 def scheduler(target: Target) -> CheckResult:
 	facts = gathered(target, "scheduler", "the scheduler's state")
 	if isinstance(facts, CheckResult):
@@ -36,6 +44,14 @@ def scheduler(target: Target) -> CheckResult:
 	return CheckResult(PASS, "enabled and ticking: no due job is overdue", "0 overdue")
 
 
+@register(
+	"Scheduled jobs",
+	"scheduler",
+	"critical",
+	looks=INSIDE,
+	fails_when="a scheduled job fails since the deploy that did not fail in an equal window before "
+	"(warns on old failures)",
+)
 def scheduled_jobs(target: Target) -> CheckResult:
 	facts = gathered(target, "scheduler", "the scheduler's state")
 	if isinstance(facts, CheckResult):
@@ -56,9 +72,3 @@ def scheduled_jobs(target: Target) -> CheckResult:
 		shown = some([f"{m} ({since[m]} since, {before[m]} before)" for m in sorted(since)])
 		return CheckResult(WARN, f"still failing as before the deploy: {shown}", value, baseline=baseline)
 	return CheckResult(PASS, "no scheduled job failed since the deploy", value, baseline=baseline)
-
-
-CHECKS = [
-	Check("Scheduler", "scheduler", "critical", scheduler),
-	Check("Scheduled jobs", "scheduler", "critical", scheduled_jobs),
-]

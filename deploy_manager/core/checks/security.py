@@ -7,12 +7,20 @@ Manager Settings want it), `developer_mode` and `allow_tests` (site config), and
 that failed comes as the exception itself.
 """
 
-from deploy_manager.core.checks import FAIL, PASS, Check, CheckResult, Target, gathered
+from deploy_manager.core.checks import FAIL, INSIDE, PASS, CheckResult, Target, gathered, register
 
 # What Frappe itself uses when System Settings has no session expiry (frappe/sessions.py).
 FRAPPE_SESSION_EXPIRY = "240:00"
 
 
+@register(
+	"Security settings",
+	"security",
+	"minor",
+	looks=INSIDE,
+	fails_when="the Administrator password is a well-known default; session expiry unset or malformed; "
+	"multiple sessions allowed though Settings require one; in Production, developer mode or allow_tests on",
+)
 def security_settings(target: Target) -> CheckResult:
 	facts = gathered(target, "security", "the security settings", plural=True)
 	if isinstance(facts, CheckResult):
@@ -54,6 +62,3 @@ def _hours(expiry: str) -> float | None:
 		return int(hours) + int(minutes) / 60
 	except ValueError:
 		return None
-
-
-CHECKS = [Check("Security settings", "security", "minor", security_settings)]

@@ -3,13 +3,20 @@
 import shutil
 from pathlib import Path
 
-from deploy_manager.core.checks import FAIL, PASS, WARN, Check, CheckResult, Target
+from deploy_manager.core.checks import FAIL, INSIDE, PASS, WARN, CheckResult, Target, register
 
 # Free space below these fractions of a disk: a backup or a migrate may no longer fit.
 DISK_WARN, DISK_FAIL = 0.15, 0.05
 MEMORY_WARN, MEMORY_FAIL = 0.10, 0.03
 
 
+@register(
+	"Disk space",
+	"resources",
+	"minor",
+	looks=INSIDE,
+	fails_when=f"under {DISK_FAIL:.0%} free where the site or its backups live (warns under {DISK_WARN:.0%})",
+)
 def disk(target: Target) -> CheckResult:
 	"""Free space on each disk holding a path in `extra["paths"]` (site folder, backups)."""
 	paths = target.extra.get("paths") or []
@@ -21,6 +28,13 @@ def disk(target: Target) -> CheckResult:
 	)
 
 
+@register(
+	"Memory",
+	"resources",
+	"minor",
+	looks=INSIDE,
+	fails_when=f"under {MEMORY_FAIL:.0%} available (warns under {MEMORY_WARN:.0%})",
+)
 def memory(target: Target) -> CheckResult:
 	meminfo = _meminfo(Path(target.extra.get("meminfo") or "/proc/meminfo"))
 	total, available = meminfo.get("MemTotal"), meminfo.get("MemAvailable")
@@ -59,9 +73,3 @@ def _meminfo(path: Path) -> dict[str, int]:
 
 def _gib(size: int) -> str:
 	return f"{size / 2**30:.1f} GiB"
-
-
-CHECKS = [
-	Check("Disk space", "resources", "minor", disk),
-	Check("Memory", "resources", "minor", memory),
-]

@@ -22,7 +22,18 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.worker import WorkerStatus
 
-from deploy_manager.core.checks import ERROR, FAIL, PASS, WARN, Check, CheckResult, Target, gathered, some
+from deploy_manager.core.checks import (
+	ERROR,
+	FAIL,
+	INSIDE,
+	PASS,
+	WARN,
+	CheckResult,
+	Target,
+	gathered,
+	register,
+	some,
+)
 
 BACKLOG_WARN = 500
 # An idle worker renews its heartbeat about every worker_ttl seconds; rq drops its registration 60 s late.
@@ -33,6 +44,14 @@ FAILED_SCAN = 200
 RUN_DOC_METHOD = "frappe.utils.background_jobs.run_doc_method"
 
 
+@register(
+	"Workers",
+	"workers",
+	"critical",
+	looks=INSIDE,
+	fails_when="a queue the bench uses (default, short, long and any in `workers`) has no live RQ worker: "
+	"registered, heartbeat fresh, and on this host its process alive (a killed worker is seen at once)",
+)
 def workers(target: Target) -> CheckResult:
 	"""At least one live worker listens on each of the bench's queues."""
 	facts = gathered(target, "queue", "the queue settings", plural=True)
@@ -70,6 +89,15 @@ def workers(target: Target) -> CheckResult:
 	return CheckResult(PASS, f"{_plural(len(live), 'worker')} on {', '.join(queues)}", value, "1 per queue")
 
 
+@register(
+	"Background jobs",
+	"workers",
+	"minor",
+	looks=INSIDE,
+	fails_when="warns on this site's jobs failed since the deploy (named), a backlog over "
+	f"{BACKLOG_WARN}, or a job waiting over {WAIT_WARN // 60} minutes",
+	timeout=20,
+)
 def background_jobs(target: Target) -> CheckResult:
 	"""The site's jobs that failed since the deploy, and jobs piling up in the queues."""
 	facts = gathered(target, "queue", "the queue settings", plural=True)
@@ -247,9 +275,3 @@ def _duration(seconds: float) -> str:
 def _utcnow() -> datetime:
 	# Naive, as rq stores its times.
 	return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-CHECKS = [
-	Check("Workers", "workers", "critical", workers, timeout=10),
-	Check("Background jobs", "workers", "minor", background_jobs, timeout=20),
-]

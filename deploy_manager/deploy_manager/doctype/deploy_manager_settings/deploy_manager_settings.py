@@ -1,14 +1,26 @@
 # Copyright (c) 2026, deploy_manager developers and contributors
 # For license information, please see license.txt
 
+import functools
+import os
 from urllib.parse import urlsplit
 
 import frappe
 from frappe import _
 from frappe.model.document import Document
+from frappe.utils import cint, flt
 
 from deploy_manager.core.checks.http import on_site
 from deploy_manager.core.preflight import clock
+
+SETTINGS = "Deploy Manager Settings"
+# Numbers for which 0 is no choice: no deadline, no samples, no threshold, no maximum age.
+DEFAULT_WHEN_ZERO = (
+	"verification_deadline",
+	"performance_samples",
+	"performance_threshold",
+	"backup_max_age",
+)
 
 
 class DeployManagerSettings(Document):
@@ -110,3 +122,49 @@ def _require_http_url(url: str, label: str, show: bool = True):
 		frappe.throw(
 			_("{0} {1} must be an http or https URL").format(label, frappe.bold(url) if show else "")
 		)
+
+
+def get_settings() -> frappe._dict:
+	"""The one way to read Settings: the stored values, each field's default (declared once, in the
+	DocType) where none is stored, and only the defaults when the database is down (the verification
+	suite still runs then). Password fields hold only a mask here: `get_secret` reads them."""
+	try:
+		doc = frappe.get_cached_doc(SETTINGS)
+		values = frappe._dict(doc.as_dict(no_default_fields=True))
+		for table in ("key_flows", "freeze_windows", "preflight_rules"):
+			values[table] = [frappe._dict(row.as_dict()) for row in doc.get(table)]
+	except Exception:
+		values = frappe._dict(key_flows=[], freeze_windows=[], preflight_rules=[])
+	for field, default in _defaults().items():
+		if values.get(field) in (None, "") or (field in DEFAULT_WHEN_ZERO and not values.get(field)):
+			values[field] = default
+	return values
+
+
+def get_secret(field: str) -> str:
+	"""A Password field's value, or "" when it is not set (or cannot be read)."""
+	try:
+		return frappe.get_cached_doc(SETTINGS).get_password(field, raise_exception=False) or ""
+	except Exception:
+		return ""
+
+
+def fill_defaults():
+	"""After every migrate: a field an upgrade added holds no value, and Frappe sets defaults only for
+	a new single (an unset "Email Deploy Managers" would silence rollback alerts)."""
+	stored = set(frappe.db.sql("select field from tabSingles where doctype = %s", SETTINGS, pluck=True))
+	for field, default in _defaults().items():
+		if field not in stored:
+			frappe.db.set_single_value(SETTINGS, field, default)
+
+
+@functools.cache
+def _defaults() -> dict:
+	"""From the DocType's JSON, not its meta: readable with the database down."""
+	numbers = {"Int": cint, "Check": cint, "Float": flt, "Percent": flt}
+	meta = frappe.get_file_json(os.path.join(os.path.dirname(__file__), "deploy_manager_settings.json"))
+	return {
+		f["fieldname"]: numbers.get(f["fieldtype"], str)(f["default"])
+		for f in meta["fields"]
+		if f.get("default") is not None
+	}

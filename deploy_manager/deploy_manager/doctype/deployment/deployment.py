@@ -1,10 +1,44 @@
 # Copyright (c) 2026, deploy_manager developers and contributors
 # For license information, please see license.txt
 
+import os
+
+import frappe
 from frappe.model.document import Document
 from frappe.utils import now_datetime, time_diff_in_seconds
 
+from deploy_manager.core import environment
 from deploy_manager.core.deployments import AppChange
+from deploy_manager.core.verdict import CONSIDER_ROLLBACK, ROLLBACK_ACTIONS
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
+)
+
+# The lifecycle: a Deployment moves through the guide's phases; `set_status` is the only way.
+IN_PROGRESS = "In Progress"
+FAILED = "Failed"
+AWAITING_VERIFICATION = "Awaiting Verification"
+VERIFYING = "Verifying"
+MONITORING = "Monitoring"
+CONFIRMED = "Confirmed"
+ROLLBACK_RECOMMENDED = "Rollback Recommended"
+ROLLED_BACK = "Rolled Back"
+JUDGED = (MONITORING, CONFIRMED, ROLLBACK_RECOMMENDED)
+# Where each status may go next. A failure can be learnt late (a later migrate hook raised after
+# ours had closed the record), and any state can be rolled back to the one before it.
+TRANSITIONS = {
+	IN_PROGRESS: {AWAITING_VERIFICATION, FAILED, ROLLED_BACK},
+	AWAITING_VERIFICATION: {VERIFYING, FAILED, ROLLED_BACK},
+	# Back to Awaiting Verification: a verification that died while Verifying is run again.
+	VERIFYING: {*JUDGED, AWAITING_VERIFICATION, FAILED, ROLLED_BACK},
+	MONITORING: {*JUDGED, FAILED, ROLLED_BACK},
+	CONFIRMED: {FAILED, ROLLED_BACK},
+	ROLLBACK_RECOMMENDED: {FAILED, ROLLED_BACK},
+	FAILED: {FAILED, ROLLED_BACK},
+	ROLLED_BACK: set(),
+}
+# Records that describe the code the site really ran; the next migrate is compared with these.
+RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
 
 SUMMARY_FIELDS = (
 	"name",
@@ -68,7 +102,6 @@ class Deployment(Document):
 			"Monitoring",
 			"Confirmed",
 			"Rollback Recommended",
-			"Rolling Back",
 			"Rolled Back",
 		]
 		strategy: DF.Literal["In-place", "Rolling", "Blue-Green", "Canary"]
@@ -85,6 +118,44 @@ class Deployment(Document):
 		self.changed = any(row.changed for row in self.apps) or bool(self.patches)
 		if self.started_at and self.finished_at:
 			self.duration = max(0.0, time_diff_in_seconds(self.finished_at, self.started_at))
+		before = self.get_doc_before_save()
+		if before and before.status != self.status:
+			_check_transition(before.status, self.status)
+
+	def set_status(self, status: str, message: str = ""):
+		"""Move to `status` (ValueError when the lifecycle does not allow it), with a log line."""
+		if status != self.status:
+			_check_transition(self.status, status)
+		self.status = status
+		if message:
+			self.add_log(message)
+
+	def finish(self, what: str, then: str = "", at=None):
+		"""The change itself is done (at `at`, default now): Awaiting Verification, its time logged as
+		"WHAT finished in Ns" and `then`."""
+		self.finished_at = at or now_datetime()
+		took = time_diff_in_seconds(self.finished_at, self.started_at)
+		self.set_status(AWAITING_VERIFICATION, f"{what} finished in {took:.1f}s{then}")
+
+	def fail(self, reason: str, finished_at=None, log: str = ""):
+		self.failure_reason = reason
+		self.finished_at = finished_at or now_datetime()
+		self.set_status(FAILED, log or f"Marked Failed: {reason}")
+
+	def judge(self, verdict: str, reason: str, window_over: bool) -> str:
+		"""The verdict of a verification in the guide's terms: a rollback verdict recommends a rollback
+		at once, Consider rollback does so when the window is over; else the window goes on or the
+		deployment is Confirmed. Returns the new status."""
+		self.verdict, self.verdict_reason = verdict, reason
+		if verdict in ROLLBACK_ACTIONS or (window_over and verdict == CONSIDER_ROLLBACK):
+			self.set_status(ROLLBACK_RECOMMENDED)
+		else:
+			self.set_status(CONFIRMED if window_over else MONITORING)
+		return self.status
+
+	def mark_rolled_back(self, rollback: str):
+		self.rolled_back_by = rollback
+		self.set_status(ROLLED_BACK, f"Rolled back by {rollback}")
 
 	def set_apps(self, changes: list[AppChange]):
 		self.set("apps", [change.as_dict() for change in changes])
@@ -110,3 +181,31 @@ class Deployment(Document):
 			"touched_tables": (self.touched_tables or "").splitlines(),
 			"age_seconds": time_diff_in_seconds(now_datetime(), self.started_at) if self.started_at else None,
 		}
+
+
+def start(source: str, changes: list[AppChange], **fields) -> Deployment:
+	"""The one way a Deployment begins: In Progress, by this process, on this host; not yet inserted."""
+	settings = get_settings()
+	doc = frappe.get_doc(
+		{
+			"doctype": "Deployment",
+			"site": frappe.local.site,
+			"status": IN_PROGRESS,
+			"source": source,
+			"environment": settings.default_environment,
+			"platform": settings.platform or environment.detect_platform(),
+			"strategy": "In-place",
+			"started_at": now_datetime(),
+			"triggered_by": environment.operator(),
+			"host": environment.hostname(),
+			"pid": os.getpid(),
+			**fields,
+		}
+	)
+	doc.set_apps(changes)
+	return doc
+
+
+def _check_transition(old: str, new: str):
+	if new not in TRANSITIONS.get(old, ()):
+		raise ValueError(f"a Deployment cannot go from {old} to {new}")

@@ -9,7 +9,6 @@ const DEPLOYMENT_INDICATORS = {
 	Monitoring: "cyan",
 	Confirmed: "green",
 	"Rollback Recommended": "red",
-	"Rolling Back": "orange",
 	"Rolled Back": "gray",
 };
 
