@@ -57,7 +57,7 @@ def after_install():
 				" deploy_manager was in apps.txt. Run `bench --site {0} clear-cache`, then install again."
 			).format(frappe.local.site)
 		)
-	_record_install()
+	_without_breaking("after_install", _record_install)
 
 
 def settle_finished_migrates():

@@ -371,7 +371,8 @@ def _put_own_rows_back(kept: dict):
 		)
 	for doctype, rows in kept.items():
 		if not frappe.db.table_exists(doctype):
-			frappe.reload_doctype(doctype)  # an older backup may predate the table
+			# An older backup may predate the table, and its DocType: read from our own files.
+			frappe.reload_doc("deploy_manager", "doctype", frappe.scrub(doctype))
 		columns = set(frappe.db.get_table_columns(doctype))
 		frappe.db.sql(f"delete from `tab{doctype}`")
 		for row in rows:

@@ -48,5 +48,7 @@ class Steps:
 				self.doc.save(ignore_permissions=True)
 				frappe.db.commit()
 				return
+			except ValueError:
+				raise  # the lifecycle refused: no connection to retry
 			except Exception:
 				self.doc.failure_reason = reason

@@ -113,3 +113,14 @@ class TestDeployment(FrappeTestCase):
 		doc.status = lifecycle.MONITORING
 		with self.assertRaises(ValueError):
 			doc.save(ignore_permissions=True)
+
+	def test_a_failure_learnt_after_the_rollback_is_recorded_and_the_status_stays(self):
+		doc = self.deployment()
+		doc.mark_rolled_back(self.deployment(source="Rollback").name)
+		doc.save(ignore_permissions=True)
+		doc.fail("a later after_migrate hook raised")
+		doc.save(ignore_permissions=True)
+		self.assertEqual(
+			(doc.status, doc.failure_reason), (lifecycle.ROLLED_BACK, "a later after_migrate hook raised")
+		)
+		self.assertIn("Found failed after it was rolled back", doc.log)

@@ -142,11 +142,9 @@ def get_settings() -> frappe._dict:
 
 
 def get_secret(field: str) -> str:
-	"""A Password field's value, or "" when it is not set (or cannot be read)."""
-	try:
-		return frappe.get_cached_doc(SETTINGS).get_password(field, raise_exception=False) or ""
-	except Exception:
-		return ""
+	"""A Password field's value, or "" when it is not set. One that is set but cannot be decrypted
+	(another encryption_key) raises: a job that needs it must fail where it can be seen."""
+	return frappe.get_cached_doc(SETTINGS).get_password(field, raise_exception=False) or ""
 
 
 def fill_defaults():

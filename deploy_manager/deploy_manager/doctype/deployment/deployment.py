@@ -138,9 +138,15 @@ class Deployment(Document):
 		self.set_status(AWAITING_VERIFICATION, f"{what} finished in {took:.1f}s{then}")
 
 	def fail(self, reason: str, finished_at=None, log: str = ""):
+		"""Failed, for `reason`. A failure learnt after the deployment was rolled back (its migrate's
+		note read late) is recorded, and the status stays Rolled Back: that is where it ended."""
 		self.failure_reason = reason
-		self.finished_at = finished_at or now_datetime()
-		self.set_status(FAILED, log or f"Marked Failed: {reason}")
+		self.finished_at = self.finished_at if self.status == ROLLED_BACK else finished_at or now_datetime()
+		message = log or f"Marked Failed: {reason}"
+		if self.status == ROLLED_BACK:
+			self.add_log(f"Found failed after it was rolled back: {message}")
+		else:
+			self.set_status(FAILED, message)
 
 	def judge(self, verdict: str, reason: str, window_over: bool) -> str:
 		"""The verdict of a verification in the guide's terms: a rollback verdict recommends a rollback
