@@ -48,7 +48,8 @@ def deploy_command(context, apps, yes, override_reason, force, canary):
 	"""Preflight, verified backup, maintenance, check out, requirements, migrate, build, clear cache,
 	restart, post-deploy verification. With --site all the code moves once and the sites migrate one
 	at a time, the canary first. Exit 0: deployed and verified (or waiting for the site to be open),
-	1: blocked or failed, 2: deployed but the verification says roll back."""
+	1: blocked or failed, 2: deployed but the verification says roll back, 4: deployed, not verified
+	(nothing restarted the bench)."""
 	from deploy_manager.services import deploy, preflight
 
 	sites = sites_of(context)
@@ -82,7 +83,14 @@ def _deploy_site(context, apps: list[str], yes: bool, override_reason: str, forc
 		if not yes:
 			click.echo("Dry run: nothing changed. Run with --yes to deploy.")
 			return 0
-		name = deploy.execute(moves, refs, override_reason, force)
+		name, restarted = deploy.execute(moves, refs, override_reason, force)
+		if not restarted:
+			click.echo(
+				f"Deployed: {name}, not verified: the old code answers until the bench's web server and"
+				f" workers restart (see the log). Once they have, the five-minute sweep verifies {name}.",
+				err=True,
+			)
+			return deploy.NOT_VERIFIED
 		click.echo(f"Deployed: {name}; verifying it now.")
 		click.echo(f"{name}: {deploy.verify(name)}")
 		return deploy.exit_code(name)

@@ -6,6 +6,7 @@ backup). It is restorable only when every commit is known and still in its repos
 is Verified.
 """
 
+import shlex
 from dataclasses import dataclass, field
 
 BENCH, DOCKER, KUBERNETES = "Bench", "Docker", "Kubernetes"
@@ -92,9 +93,10 @@ class Plan:
 
 
 def plan(
-	candidate: Candidate, site: str, platform: str, restarter: str = "", with_files: bool = False
+	candidate: Candidate, site: str, platform: str, restart: list[str] | None = None, with_files: bool = False
 ) -> Plan:
-	"""The guide's rollback for this platform. `restarter`: "supervisor", "systemd" or "" (none found)."""
+	"""The guide's rollback for this platform. `restart`: the bench's restart command (see
+	restart_command), empty when nothing restarts it."""
 	if platform == DOCKER:
 		return Plan(
 			DOCKER,
@@ -150,7 +152,7 @@ def plan(
 			tuple(
 				c
 				for m in changed
-				for c in (f"env/bin/pip install -e apps/{m.app}", f"bench build --app {m.app}")
+				for c in (f"env/bin/pip install -e apps/{m.app}", _yarn(m.app), f"bench build --app {m.app}")
 			)
 			or ("(nothing to install)",),
 		),
@@ -159,7 +161,7 @@ def plan(
 			(f"bench --site {site} restore <{candidate.backup} database file> --force",),
 		),
 		Step("Migrate and clear cache", (f"bench --site {site} migrate", f"bench --site {site} clear-cache")),
-		_restart(restarter),
+		_restart(restart or []),
 		Step(
 			"Maintenance mode and scheduler back as they were",
 			note="done even when a step fails",
@@ -169,13 +171,23 @@ def plan(
 	return Plan(BENCH, steps)
 
 
-def _restart(restarter: str) -> Step:
+def restart_command(restarter: str, bench_name: str, custom: str = "", sudo: bool = False) -> list[str]:
+	"""How bench itself restarts this bench's web server and workers (never its Redis, never another
+	bench's programs): `restarter` is "supervisor", "systemd" or "" (nothing runs it); `custom` is the
+	bench config's supervisor_restart_cmd; `sudo` when the process manager refuses this user."""
+	if restarter == "supervisor" and custom:
+		return shlex.split(custom)
+	prefix = ["sudo"] if sudo else []
 	if restarter == "supervisor":
-		return Step("Restart the bench's processes", ("sudo supervisorctl restart all",))
+		return [*prefix, "supervisorctl", "restart", f"{bench_name}-web:", f"{bench_name}-workers:"]
 	if restarter == "systemd":
-		return Step(
-			"Restart the bench's processes", ("sudo systemctl restart frappe-bench-web frappe-bench-workers",)
-		)
+		return [*prefix, "systemctl", "restart", f"{bench_name}-web.target", f"{bench_name}-workers.target"]
+	return []
+
+
+def _restart(restart: list[str]) -> Step:
+	if restart:
+		return Step("Restart the bench's web server and workers", (" ".join(restart),))
 	return Step(
 		"Restart the web server and workers",
 		note="neither supervisor nor systemd runs this bench: restart `bench start` (or your process manager) by hand",
@@ -183,7 +195,11 @@ def _restart(restarter: str) -> Step:
 
 
 def deploy_plan(
-	moves: tuple[Move, ...], refs: dict[str, str | None], site: str, platform: str, restarter: str = ""
+	moves: tuple[Move, ...],
+	refs: dict[str, str | None],
+	site: str,
+	platform: str,
+	restart: list[str] | None = None,
 ) -> Plan:
 	"""The guide's DEPLOY for this platform: `moves` go from `current` to `target`; `refs` is what was
 	asked for each app (None: its tracked branch)."""
@@ -218,8 +234,9 @@ def deploy_plan(
 			tuple(_checkout(m, refs.get(m.app)) for m in changed) or ("(no app moves)",),
 		),
 		Step(
-			"Install requirements",
-			tuple(f"env/bin/pip install -e apps/{m.app}" for m in changed) or ("(nothing to install)",),
+			"Install requirements, and node packages where package.json or yarn.lock changed",
+			tuple(c for m in changed for c in (f"env/bin/pip install -e apps/{m.app}", _yarn(m.app)))
+			or ("(nothing to install)",),
 		),
 		Step("Migrate", (f"bench --site {site} migrate",)),
 		Step("Build assets", tuple(f"bench build --app {m.app}" for m in changed) or ("(nothing to build)",)),
@@ -228,13 +245,17 @@ def deploy_plan(
 			"Maintenance mode and scheduler back as they were",
 			note="done even when a step fails",
 		),
-		_restart(restarter),
+		_restart(restart or []),
 		Step(
 			"Post-deploy verification, then the monitoring window",
 			(f"bench --site {site} deploy-manager verify --phase post",),
 		),
 	]
 	return Plan(BENCH, steps)
+
+
+def _yarn(app: str) -> str:
+	return f"(cd apps/{app} && yarn install --check-files)"
 
 
 def _checkout(move: Move, ref: str | None) -> str:

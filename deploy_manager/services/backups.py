@@ -21,6 +21,7 @@ from frappe.utils import add_to_date, cint, get_datetime, now_datetime
 from frappe.utils.backups import get_backup_path, new_backup
 
 from deploy_manager.core import backups as integrity
+from deploy_manager.core import environment
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_settings,
 )
@@ -187,8 +188,14 @@ def before_deploy(deployment: str | None):
 def _pre_deploy_backup(deployment: str) -> str:
 	"""Take it, link it, log it on the deployment; '' or what went wrong."""
 	started = time.monotonic()
+	reused = None
 	try:
-		doc = take("Pre-deploy", deployment=deployment)
+		reused = _backup_of_this_bench_update()
+		doc = (
+			import_set(reused, "Pre-deploy", deployment, "bench update's own backup, the site closed since")
+			if reused
+			else take("Pre-deploy", deployment=deployment)
+		)
 		failure = (
 			"" if doc.status == integrity.VERIFIED else f"{doc.name} is {doc.status}: {doc.status_message}"
 		)
@@ -199,10 +206,11 @@ def _pre_deploy_backup(deployment: str) -> str:
 	if doc:
 		deployment_doc.backup = doc.name
 	took = time.monotonic() - started
+	how = f"reused from bench update's {os.path.basename(reused)}" if reused else "taken"
 	deployment_doc.add_log(
 		f"Pre-deploy backup failed ({took:.1f}s): {failure}"
 		if failure
-		else f"Pre-deploy backup {doc.name} taken and verified in {took:.1f}s"
+		else f"Pre-deploy backup {doc.name} {how} and verified in {took:.1f}s"
 	)
 	deployment_doc.save(ignore_permissions=True)
 	frappe.db.commit()
@@ -229,11 +237,25 @@ def import_existing(path: str | None = None) -> list:
 	for database in candidates:
 		if os.path.basename(database) in known:
 			continue
-		imported.append(_import_set(database))
+		imported.append(import_set(database))
 	return imported
 
 
-def _import_set(database: str):
+def _backup_of_this_bench_update() -> str | None:
+	"""The database file `bench update` took of this site in the run this migrate belongs to: it
+	closed the site before, so a second full backup would hold the same rows. None otherwise."""
+	began = environment.bench_update_started()
+	if began is None:
+		return None
+	taken = [
+		path
+		for path in Path(os.path.abspath(get_backup_path())).glob("*-database*.sql*")
+		if "-partial-" not in path.name and path.stat().st_mtime >= began
+	]
+	return str(max(taken, key=lambda path: path.stat().st_mtime)) if taken else None
+
+
+def import_set(database: str, trigger: str = "Imported", deployment: str | None = None, why: str = ""):
 	"""A record for one database file and its siblings (same name before "-database"), linked (or
 	copied) into the record's own folder: in Frappe's folder they would be deleted within a day."""
 	prefix = os.path.basename(database).split("-database")[0]
@@ -246,11 +268,12 @@ def _import_set(database: str):
 		{
 			"doctype": "Backup Record",
 			"site": frappe.local.site,
-			"trigger": "Imported",
+			"trigger": trigger,
+			"deployment": deployment,
 			"taken_at": _taken_at(database),
 			"status": "Not Verified",
 			"encrypted": "-enc" in os.path.basename(database),
-			"status_message": f"imported from {os.path.relpath(here, _site())}",
+			"status_message": why or f"imported from {os.path.relpath(here, _site())}",
 		}
 	).insert(ignore_permissions=True)
 	os.makedirs(folder(doc.name), exist_ok=True)

@@ -27,6 +27,8 @@ from deploy_manager.services import backups, bench_lock, closing, preflight, pro
 from deploy_manager.services.site_state import IN_DEPLOY, has_app, on_site, repo, snapshot_apps
 from deploy_manager.services.steps import Steps
 
+# `deploy` exits so when the code is deployed but nothing restarted the bench: not verified yet.
+NOT_VERIFIED = 4
 # What a verified site may be to let a bench-wide deploy go on.
 GOOD = (lifecycle.MONITORING, lifecycle.CONFIRMED)
 
@@ -82,20 +84,24 @@ def _tracks_upstream(app: str) -> bool:
 
 
 def plan(moves: list[Move], refs: dict) -> core.Plan:
-	platform = get_settings().platform or environment.detect_platform()
-	return core.deploy_plan(tuple(moves), refs, frappe.local.site, platform, processes.restarter())
+	platform = get_settings().platform
+	return core.deploy_plan(tuple(moves), refs, frappe.local.site, platform, processes.restart_command())
 
 
-def execute(moves: list[Move], refs: dict, override_reason: str = "", force: bool = False) -> str:
-	"""Deploy on the bench platform; returns the Deployment's name. Raises Blocked when the preflight
-	blocks and no reason overrides it, ValueError when refused before anything changed."""
+def execute(
+	moves: list[Move], refs: dict, override_reason: str = "", force: bool = False
+) -> tuple[str, bool]:
+	"""Deploy on the bench platform; returns the Deployment's name and whether the bench restarted
+	(only then does the new code answer, to be verified). Raises Blocked when the preflight blocks and
+	no reason overrides it, ValueError when refused before anything changed."""
 	_check_deployable(moves, plan(moves, refs))
 	with bench_lock.one_change_at_a_time(f"a deploy of {frappe.local.site}") as claim:
 		decision, check = preflight.run(moves, override_reason, deploying=True)
 		frappe.db.commit()
 		if not decision.go:
 			raise Blocked(decision, check.name)
-		return Deploy(moves, refs, force, claim).run(check, decision)
+		deploy = Deploy(moves, refs, force, claim)
+		return deploy.run(check, decision), deploy.restarted
 
 
 def _check_deployable(moves: list[Move], the_plan: core.Plan):
@@ -115,6 +121,11 @@ def execute_bench(
 	a rollback verdict stops it: if the canary stops it, the code goes back (installed, built, the bench
 	restarted) and the other sites open again unmigrated. Returns (the Bench Deployment, one line per
 	site, exit code)."""
+	if not processes.restart_command():
+		raise ValueError(
+			f"{processes.NOTHING_RESTARTS}: a bench-wide deploy verifies each site on the new code, which"
+			" runs only once the bench restarts"
+		)
 	canary = canary or sites[0]
 	if canary not in sites:
 		raise ValueError(f"the canary {canary} is not one of the sites: {', '.join(sites)}")
@@ -276,6 +287,7 @@ class Deploy(Steps):
 		self.refs, self.force, self.move_code = refs, force, move_code
 		self.bench_deployment = bench_deployment
 		self.code_back = ""
+		self.restarted = False
 		installed = frappe.get_installed_apps()
 		self.before = {s.app: s for s in before or snapshot_apps() if s.app in installed}
 
@@ -314,6 +326,7 @@ class Deploy(Steps):
 			if self.move_code:
 				try:
 					self.step("restart", processes.restart)
+					self.restarted = True
 				except Exception as e:
 					# The deploy itself is done: a process manager that refuses is a warning.
 					self.doc.add_log(
@@ -334,6 +347,10 @@ class Deploy(Steps):
 			self.step(f"check out {move.app}", lambda m=move: self.checkout(m))
 		for move in self.moves if self.move_code else ():
 			self.step(f"requirements of {move.app}", lambda m=move: processes.install(m.app))
+			self.step(
+				f"node packages of {move.app}",
+				lambda m=move: processes.node_packages(m.app, m.current, m.target),
+			)
 		self.step("migrate", self.migrate, touches_database=True)
 		for move in self.moves if self.move_code else ():
 			self.step(f"build {move.app}", lambda m=move: processes.build(m.app))
@@ -379,8 +396,12 @@ class Deploy(Steps):
 			f"{step} failed: {error}" + (f" ({found})" if found and found not in str(error) else "") + "."
 			f" Backup: {self.doc.backup or 'none was taken'}. {closing.flags_now()} {way_back}"
 		)
+		# The site runs what it ran before when nothing reached the database and the code is back.
+		put_back = not self.database_touched and all(
+			gitrepo.read_state(repo(m.app)).commit == self.before[m.app].commit for m in self.moves
+		)
 		# The plan goes in the log, a Code field: a Small Text would escape its <placeholders>.
-		self.record_failure(reason, error, plan)
+		self.record_failure(reason, error, plan, code_put_back=int(put_back))
 		return f"{reason}\n{plan}".strip()
 
 	def rollback_plan(self) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import frappe
 from frappe.utils import get_bench_path
 
+from deploy_manager.core import gitrepo, plan
 from deploy_manager.services.site_state import repo
 
 OUTPUT_KEPT = 1500
@@ -25,26 +26,60 @@ class CommandFailed(RuntimeError):
 		self.output = output
 
 
-def restarter() -> str:
+# When nothing restarts the bench, the deploy says so instead of verifying the code still running.
+NOTHING_RESTARTS = (
+	"neither supervisor nor systemd runs this bench: restart its web server and workers by hand"
+)
+
+
+def restart_command() -> list[str]:
+	"""This bench's restart as bench does it (empty when no process manager runs the bench)."""
 	bench = Path(get_bench_path())
+	how = ""
 	if (bench / "config" / "supervisor.conf").exists() and shutil.which("supervisorctl"):
-		return "supervisor"
-	if (bench / "config" / "systemd").is_dir() and shutil.which("systemctl"):
-		return "systemd"
-	return ""
+		how = "supervisor"
+	elif (bench / "config" / "systemd").is_dir() and shutil.which("systemctl"):
+		how = "systemd"
+	custom = frappe.get_conf().get("supervisor_restart_cmd") or ""
+	return plan.restart_command(how, bench.name, custom, sudo=how == "systemd" or _refused(how))
 
 
 def restart() -> str:
-	how = restarter()
-	if how == "supervisor":
-		# bench's own groups for this bench: never its Redis (the queue's jobs) nor other benches.
-		name = Path(get_bench_path()).name
-		return run(["supervisorctl", "restart", f"{name}-web:", f"{name}-workers:"])
-	if how == "systemd":
-		return run(["systemctl", "restart", "frappe-bench-web", "frappe-bench-workers"])
-	message = "neither supervisor nor systemd runs this bench: restart its web server and workers by hand"
-	print(message, file=sys.stderr)
-	return message
+	command = restart_command()
+	if not command:
+		raise RuntimeError(NOTHING_RESTARTS)
+	try:
+		return run(command)
+	except CommandFailed as e:
+		# supervisorctl exits 7 when a program it was to stop was not running, though it starts it:
+		# what counts is that every program of the groups runs now.
+		groups = [arg for arg in command if arg.endswith(":")]
+		if groups and _running(groups):
+			return e.output
+		raise
+
+
+def _running(groups: list[str]) -> bool:
+	try:
+		status = subprocess.run(
+			["supervisorctl", "status", *groups], capture_output=True, text=True, timeout=30
+		)
+	except (OSError, subprocess.TimeoutExpired):
+		return False
+	states = [line.split()[1] for line in status.stdout.splitlines() if len(line.split()) > 1]
+	return bool(states) and all(state in ("RUNNING", "STARTING") for state in states)
+
+
+def _refused(how: str) -> bool:
+	"""Whether supervisor refuses this user (its socket not theirs, as `bench setup production`
+	leaves it): then, as bench does, through sudo."""
+	if how != "supervisor":
+		return False
+	try:
+		status = subprocess.run(["supervisorctl", "status"], capture_output=True, text=True, timeout=10)
+	except (OSError, subprocess.TimeoutExpired):
+		return False
+	return "Permission denied" in status.stdout + status.stderr
 
 
 def install(app: str) -> str:
@@ -52,6 +87,15 @@ def install(app: str) -> str:
 	if not any((path / name).exists() for name in ("pyproject.toml", "setup.py")):
 		return f"{app} has no package metadata: nothing to install"
 	return run([str(Path(sys.executable).parent / "pip"), "install", "--quiet", "-e", str(path)])
+
+
+def node_packages(app: str, before: str, after: str) -> str:
+	"""`yarn install --check-files` in the app, as `bench update` runs it, when its package.json or
+	yarn.lock differs between the two commits: `bench build` would fail on a missing package."""
+	path = repo(app)
+	if not gitrepo.git(path, "diff", "--name-only", before, after, "--", "package.json", "yarn.lock"):
+		return f"{app}: package.json and yarn.lock unchanged: nothing to install"
+	return run(["yarn", "install", "--check-files"], cwd=str(path))
 
 
 def build(app: str) -> str:

@@ -11,7 +11,7 @@ import os
 import frappe
 from frappe.utils import get_sites
 
-from deploy_manager.core import environment, gitrepo
+from deploy_manager.core import gitrepo
 from deploy_manager.core import plan as core
 from deploy_manager.core.deployments import AppState, compare
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
@@ -167,8 +167,8 @@ def restore_tables(database_file: str, encrypted: bool, tables: list[str], creat
 
 
 def plan(candidate: core.Candidate, with_files: bool = False) -> core.Plan:
-	platform = get_settings().platform or environment.detect_platform()
-	return core.plan(candidate, frappe.local.site, platform, processes.restarter(), with_files)
+	platform = get_settings().platform
+	return core.plan(candidate, frappe.local.site, platform, processes.restart_command(), with_files)
 
 
 def other_sites() -> list[str]:
@@ -242,6 +242,10 @@ class Rollback(Steps):
 				for move in self.candidate.changed:
 					self.step(f"check out {move.app}", lambda m=move: self.checkout(m.app, m.target))
 					self.step(f"requirements of {move.app}", lambda m=move: processes.install(m.app))
+					self.step(
+						f"node packages of {move.app}",
+						lambda m=move: processes.node_packages(m.app, m.current, m.target),
+					)
 					self.step(f"build {move.app}", lambda m=move: processes.build(m.app))
 				self.step("restore", self.restore, touches_database=True)
 				self.step("migrate", lambda: self.bench("migrate", "--skip-search-index"))

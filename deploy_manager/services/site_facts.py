@@ -160,10 +160,10 @@ def _rq_credentials() -> dict:
 
 
 def current_deployment() -> str | None:
-	"""The deployment whose code runs now."""
+	"""The deployment whose code runs now: not one that failed before the database and was undone."""
 	finished = frappe.get_all(
 		"Deployment",
-		filters={"finished_at": ("is", "set")},
+		filters={"finished_at": ("is", "set"), "code_put_back": 0},
 		order_by="finished_at desc",
 		limit=1,
 		pluck="name",

@@ -33,15 +33,16 @@ class Steps:
 		frappe.db.commit()
 		return output
 
-	def record_failure(self, reason: str, error: BaseException | None = None, more: str = ""):
-		"""Store the failure, with the failed command's output; when the database is what failed,
-		connect again once and retry. The reason is printed either way."""
+	def record_failure(self, reason: str, error: BaseException | None = None, more: str = "", **fields):
+		"""Store the failure (and `fields`), with the failed command's output; when the database is what
+		failed, connect again once and retry. The reason is printed either way."""
 		for attempt in range(2):
 			try:
 				if attempt:
 					frappe.db.close()
 					frappe.connect(site=frappe.local.site)
 				self.doc.reload()
+				self.doc.update(fields)
 				if output := getattr(error, "output", ""):
 					self.doc.add_log(f"{self.current} output:\n{output}")
 				self.doc.fail(reason, log=reason + (f"\n{more}" if more else ""))

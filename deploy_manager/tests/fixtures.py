@@ -91,6 +91,17 @@ def second_site() -> str:
 	return SECOND_SITE
 
 
+# A program of another bench under the same supervisord (scripts/test-bench adds it): a deploy of
+# this bench must leave it alone.
+FOREIGN_PROGRAM = "other-bench-web:other-bench-frappe-web"
+
+
+def supervised_pid(program: str) -> int:
+	"""The pid supervisor gives `program` (group:name), 0 when it is not running."""
+	found = subprocess.run(["supervisorctl", "pid", program], capture_output=True, text=True).stdout.strip()
+	return int(found) if found.isdigit() else 0
+
+
 def stop_supervised():
 	"""Stop the web server, workers and scheduler that supervisor runs for this bench (its Redis
 	keeps running): a test that starts its own, or needs none, must not meet supervisor's. A deploy's
@@ -215,7 +226,7 @@ def api_key_of(user: str, password: str | None = None) -> tuple[str, str]:
 NAME = "dm_probe"
 FILES = {
 	# Migrates compile the patches: bytecode committed by `git add --all` would block checkouts.
-	".gitignore": "__pycache__/\n",
+	".gitignore": "__pycache__/\nnode_modules/\n",
 	"dm_probe/__init__.py": '__version__ = "0.0.1"\n',
 	"dm_probe/hooks.py": 'app_name = "dm_probe"\napp_title = "DM Probe"\napp_publisher = "deploy_manager tests"\n'
 	'app_description = "Test app moved between commits by deploy_manager tests"\napp_license = "MIT"\n',
@@ -432,15 +443,16 @@ class DeployTestCase(HealthySiteTestCase):
 		# dm_probe first: the web server and workers started next must be able to import it.
 		cls.probe = ProbeApp.installed_for(cls)
 		super().setUpClass()
-		# This bench runs inside a container, which detection would call Docker: say what it is.
-		cls.configure(platform="Bench")
-		cls.addClassCleanup(cls.configure, platform="")
 
 	def setUp(self):
 		# A deploy is judged by the site's own checks: start each test from a site that passes them.
 		self.wait_until_healthy()
 		# A deploy restarts supervisor's web server and workers: later tests expect them stopped.
 		self.addCleanup(stop_supervised)
+
+	@property
+	def bench_name(self) -> str:
+		return os.path.basename(get_bench_path())
 
 	def flags(self, site: str | None = None) -> dict:
 		config = frappe.get_file_json(frappe.get_site_path("..", site or self.site, "site_config.json"))

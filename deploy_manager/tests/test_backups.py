@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
@@ -182,6 +184,39 @@ class TestBackups(FrappeTestCase):
 			(record.trigger, record.status, record.deployment), ("Pre-deploy", "Verified", deployment.name)
 		)
 		self.assertIn(f"Pre-deploy backup {record.name} taken and verified", deployment.log)
+
+	def test_under_bench_update_its_own_backup_is_the_pre_deploy_backup(self):
+		"""What `bench update` does to a site, run by a program named bench with the argument update:
+		close it, back it up, migrate, open it. No second dump is taken: the record holds bench's file."""
+		site = frappe.local.site
+		helper = f"{sys.executable} -m frappe.utils.bench_helper frappe --site {site}"
+		script = os.path.join(frappe.get_site_path("private"), "bench")
+		with open(script, "w") as f:
+			f.write(
+				f"#!/bin/sh\nset -e\ncd {os.path.abspath(frappe.get_site_path('..'))}\n"
+				f"{helper} set-config maintenance_mode 1\n{helper} set-config pause_scheduler 1\n"
+				f"{helper} backup\n{helper} migrate --skip-search-index\n"
+				f"{helper} set-config maintenance_mode 0\n{helper} set-config pause_scheduler 0\n"
+			)
+		os.chmod(script, 0o755)
+		self.addCleanup(os.remove, script)
+		frappe.db.set_single_value(SETTINGS, "pre_deploy_backup", "Always")
+		frappe.db.commit()
+		try:
+			subprocess.run([script, "update"], check=True, capture_output=True, timeout=600)
+		finally:
+			frappe.db.set_single_value(SETTINGS, "pre_deploy_backup", "In Production")
+			frappe.db.commit()
+		frappe.db.rollback()
+		deployment = frappe.get_last_doc("Deployment")
+		record = frappe.get_doc("Backup Record", deployment.backup)
+		self.assertEqual(
+			(record.trigger, record.status, record.deployment), ("Pre-deploy", "Verified", deployment.name)
+		)
+		self.assertIn("reused from bench update's", deployment.log)
+		database = next(row for row in record.files if row.file_type == "Database")
+		benchs = os.path.join(os.path.abspath(get_backup_path()), os.path.basename(database.path))
+		self.assertTrue(os.path.samefile(backups.path_of(database.path), benchs), "a second dump was taken")
 
 	def test_a_failed_pre_deploy_backup_is_recorded_and_stops_the_migrate_only_when_asked(self):
 		ours = os.path.dirname(backups.folder("x"))

@@ -10,7 +10,17 @@ import time
 import frappe
 
 from deploy_manager.core.gitrepo import git
-from deploy_manager.tests.fixtures import DeployTestCase, bench_cmd, fresh_snapshot, spawn, stop, wait_until
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
+from deploy_manager.tests.fixtures import (
+	FOREIGN_PROGRAM,
+	DeployTestCase,
+	bench_cmd,
+	fresh_snapshot,
+	spawn,
+	stop,
+	supervised_pid,
+	wait_until,
+)
 
 
 class TestDeploy(DeployTestCase):
@@ -65,11 +75,17 @@ class TestDeploy(DeployTestCase):
 		self.assertEqual(self.probe.head, start)
 
 		flags = self.flags()
+		web = f"{self.bench_name}-web:{self.bench_name}-frappe-web"
+		pids = {name: supervised_pid(name) for name in (web, FOREIGN_PROGRAM)}
 		done = self.deploy("--app", f"dm_probe@{target}", "--yes")
 		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
 		self.assertEqual(self.probe.head, target)
 		self.assertTrue(frappe.db.exists("ToDo", {"description": marker}))
 		self.assertEqual(self.flags(), flags)
+		# Restarted as bench restarts this bench: its own programs, and no other bench's.
+		self.assertNotIn(supervised_pid(web), (0, pids[web]))
+		self.assertEqual(supervised_pid(FOREIGN_PROGRAM), pids[FOREIGN_PROGRAM])
+		self.assertNotEqual(pids[FOREIGN_PROGRAM], 0, "the test bench runs another bench's program")
 
 		doc = self.latest_deployment()
 		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"), doc.log)
@@ -105,6 +121,43 @@ class TestDeploy(DeployTestCase):
 		self.assertEqual(again.returncode, 0)
 		self.assertIn("Nothing to deploy", again.stdout)
 		self.settle_probe(patch)
+
+	def test_the_verdict_comes_from_the_new_code_the_restart_serves(self):
+		"""Verified through nginx and supervisor's web server, which the deploy restarts: a key flow that
+		only the new commit answers passes, so the verdict judged the new code, not the old."""
+		marker = f"new-code-{frappe.generate_hash(length=8)}"
+		start = self.probe.head
+		target = self.probe.commit(
+			"A page only the new code serves",
+			{
+				"dm_probe/api.py": "import frappe\n\n\n@frappe.whitelist(allow_guest=True)\n"
+				f'def served():\n\treturn "{marker}"\n'
+			},
+		)
+		git(self.probe.path, "checkout", "--quiet", "--detach", start)
+		flow = {"path": "/api/method/dm_probe.api.served", "expected_text": marker}
+		settings = frappe.get_single(SETTINGS)
+		settings.append("key_flows", flow)
+		settings.save()
+		frappe.db.commit()
+		self.configure(site_url=f"http://{self.site}")
+		self.addCleanup(self.configure, site_url=f"http://127.0.0.1:{self.port}")
+		self.addCleanup(self.without_key_flows)
+
+		done = self.deploy("--app", f"dm_probe@{target}", "--yes")
+		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+		doc = self.latest_deployment()
+		check = frappe.get_last_doc(
+			"Verification Check", filters={"deployment": doc.name, "phase": "Post-deploy"}
+		)
+		served = next(r for r in check.results if flow["path"] in r.check_name)
+		self.assertEqual((served.status, doc.verdict), ("Pass", "Confirm"), served.message)
+
+	def without_key_flows(self):
+		settings = frappe.get_single(SETTINGS)
+		settings.set("key_flows", [])
+		settings.save()
+		frappe.db.commit()
 
 	def test_a_failing_patch_fails_at_migrate_with_the_site_open_and_the_rollback_plan(self):
 		_start, target, patch = self.probe.patch_ahead(
@@ -146,6 +199,20 @@ class TestDeploy(DeployTestCase):
 		doc = self.assert_failed_at("requirements of dm_probe", flags, result)
 		self.assertIn("Nothing to roll back: the database was not touched", doc.failure_reason)
 		self.assertEqual(self.probe.head, start, "the code went back to what runs with the database")
+
+	def test_node_packages_that_cannot_install_fail_before_the_database_is_touched(self):
+		start = self.probe.head
+		package = '{"name": "dm_probe", "dependencies": {"dm-probe-no-such-package-anywhere": "1.0.0"}}\n'
+		broken = self.probe.commit("A node dependency nobody publishes", {"package.json": package})
+		git(self.probe.path, "checkout", "--quiet", "--detach", start)
+		flags = self.flags()
+		result = self.deploy("--app", f"dm_probe@{broken}", "--yes")
+		doc = self.assert_failed_at("node packages of dm_probe", flags, result)
+		self.assertIn("Nothing to roll back: the database was not touched", doc.failure_reason)
+		self.assertEqual(self.probe.head, start, "the code went back to what runs with the database")
+		# What runs is what ran before: the site is not judged by this failed deployment.
+		self.assertTrue(doc.code_put_back)
+		self.wait_until_healthy()
 
 	def test_a_lost_database_connection_fails_the_deploy_with_the_flags_back(self):
 		# The patch kills every connection of the site's database user: the deploy's, then its own.

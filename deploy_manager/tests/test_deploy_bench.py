@@ -34,7 +34,6 @@ class TestBenchDeploy(DeployTestCase):
 		port = free_port()
 		cls.processes[f"web {site}"] = serve(site, port)
 		settings = {
-			"platform": "Bench",
 			"default_environment": "Development",
 			"site_url": f"http://127.0.0.1:{port}",
 		}

@@ -9,7 +9,15 @@ from frappe.tests.utils import FrappeTestCase
 
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
 from deploy_manager.services.closing import FLAGS
-from deploy_manager.tests.fixtures import ProbeApp, bench_cmd, second_site, stop_supervised, user_with
+from deploy_manager.tests.fixtures import (
+	FOREIGN_PROGRAM,
+	ProbeApp,
+	bench_cmd,
+	second_site,
+	stop_supervised,
+	supervised_pid,
+	user_with,
+)
 
 
 class TestRollback(FrappeTestCase):
@@ -18,14 +26,14 @@ class TestRollback(FrappeTestCase):
 		super().setUpClass()
 		cls.site = frappe.local.site
 		cls.probe = ProbeApp.installed_for(cls)
-		# This bench runs inside a container, which detection would call Docker: say what it is.
-		frappe.db.set_single_value(SETTINGS, {"pre_deploy_backup": "Always", "platform": "Bench"})
+		# The platform is left to detection: this bench runs in a container, with git checkouts.
+		frappe.db.set_single_value(SETTINGS, {"pre_deploy_backup": "Always", "platform": ""})
 		frappe.db.commit()
 		cls.addClassCleanup(cls.reset_settings)
 
 	@classmethod
 	def reset_settings(cls):
-		frappe.db.set_single_value(SETTINGS, {"pre_deploy_backup": "In Production", "platform": ""})
+		frappe.db.set_single_value(SETTINGS, "pre_deploy_backup", "In Production")
 		frappe.db.commit()
 
 	def deploy_a_data_change(self) -> tuple[str, str, str, str]:
@@ -66,9 +74,11 @@ class TestRollback(FrappeTestCase):
 		self.assertEqual(self.probe.head, after)
 
 		flags = self.site_flags()
+		foreign = supervised_pid(FOREIGN_PROGRAM)
 		done = self.roll_back(candidate["name"])
 		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
 		self.assertEqual(self.probe.head, before)
+		self.assertEqual(supervised_pid(FOREIGN_PROGRAM), foreign, "another bench's program was restarted")
 		self.assertFalse(frappe.db.exists("ToDo", {"description": marker}), "the patch's row is still there")
 		self.assertEqual(self.site_flags(), flags)
 		undone = frappe.get_doc("Deployment", deployment)
@@ -79,7 +89,7 @@ class TestRollback(FrappeTestCase):
 		probe = next(row for row in rollback.apps if row.app == "dm_probe")
 		self.assertEqual((probe.from_commit, probe.to_commit), (after, before))
 		self.assertEqual(frappe.db.get_value("Backup Record", rollback.backup, "status"), "Verified")
-		for step in ("safety backup", "check out dm_probe", "restore", "migrate", "clear cache"):
+		for step in ("safety backup", "check out dm_probe", "restore", "migrate", "clear cache", "restart"):
 			self.assertIn(f"{step}: done in", rollback.log)
 		# The history survived the restore: the deployment undone is still recorded after it.
 		self.assertTrue(frappe.db.exists("Deployment", deployment))

@@ -4,6 +4,11 @@
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	SETTINGS,
+	get_settings,
+)
+
 
 class TestDeployManagerSettings(FrappeTestCase):
 	def settings(self, **values):
@@ -61,3 +66,17 @@ class TestDeployManagerSettings(FrappeTestCase):
 			).save()
 		self.settings(freeze_windows=[{"label": "night", "from_time": "22:00", "to_time": "06:00"}]).save()
 		self.assertEqual(frappe.get_single("Deploy Manager Settings").freeze_windows[0].to_time, "06:00")
+
+	def test_an_unset_environment_is_development_on_a_developers_bench_else_production(self):
+		stored = frappe.db.get_single_value(SETTINGS, "default_environment")
+		self.addCleanup(frappe.db.set_single_value, SETTINGS, "default_environment", stored)
+		frappe.db.set_single_value(SETTINGS, "default_environment", "")
+		developer_mode = frappe.conf.developer_mode
+		self.addCleanup(setattr, frappe.local.conf, "developer_mode", developer_mode)
+		for mode, expected in ((1, "Development"), (0, "Production")):
+			frappe.local.conf.developer_mode = mode
+			frappe.clear_document_cache(SETTINGS, SETTINGS)
+			self.assertEqual(get_settings().default_environment, expected)
+		frappe.db.set_single_value(SETTINGS, "default_environment", "Staging")
+		frappe.clear_document_cache(SETTINGS, SETTINGS)
+		self.assertEqual(get_settings().default_environment, "Staging")

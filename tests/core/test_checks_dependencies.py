@@ -7,7 +7,7 @@ import redis
 from test_checks_http import free_port
 
 from deploy_manager.core.checks import FAIL, PASS, WARN, Secret, Target
-from deploy_manager.core.checks.dependencies import database, redis_instances
+from deploy_manager.core.checks.dependencies import database, redis_apart, redis_instances
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
@@ -73,3 +73,25 @@ def test_database_over_its_socket_when_the_site_sets_db_socket():
 	# The host is never dialled: the socket is used.
 	db = {**MARIADB, "host": "no-such-host.invalid", "unix_socket": socket_path}
 	assert database(Target(extra={"db": db})).status == PASS
+
+
+def test_cache_and_queue_on_one_server_warn_whatever_their_database_numbers():
+	shared = Target(
+		extra={
+			"redis": {
+				"redis_cache": "redis://localhost:6379/0",
+				"redis_queue": {"url": "redis://127.0.0.1/1"},
+			}
+		}
+	)
+	result = redis_apart(shared)
+	assert result.status == WARN
+	assert "127.0.0.1:6379" in result.message and "bench build" in result.message
+
+
+def test_cache_and_queue_apart_pass():
+	apart = Target(
+		extra={"redis": {"redis_cache": "redis://127.0.0.1:13000", "redis_queue": "redis://127.0.0.1:11000"}}
+	)
+	assert redis_apart(apart).status == PASS
+	assert redis_apart(Target(extra={"redis": {"redis_cache": "redis://127.0.0.1:13000"}})).status == PASS

@@ -71,7 +71,8 @@ def test_a_checkout_over_an_untracked_file_says_which_file(repo):
 
 def test_the_deploy_plan_follows_the_guide():
 	moves = (plan.Move("shop", "a" * 40, "b" * 40), plan.Move("frappe", "c" * 40, "c" * 40))
-	bench = plan.deploy_plan(moves, {"shop": "v2"}, "erp.example.com", plan.BENCH, "supervisor")
+	restart = plan.restart_command("supervisor", "erp-bench")
+	bench = plan.deploy_plan(moves, {"shop": "v2"}, "erp.example.com", plan.BENCH, restart)
 	titles = [step.title for step in bench.steps]
 	assert titles[:3] == [
 		"Preflight: the PREPARE checklist",
@@ -82,7 +83,7 @@ def test_the_deploy_plan_follows_the_guide():
 	text = bench.text()
 	assert "git -C apps/shop checkout v2  # aaaaaaaaaa -> bbbbbbbbbb" in text
 	assert "frappe" not in text.replace("bench", "")  # it does not move
-	assert "sudo supervisorctl restart all" in text
+	assert "supervisorctl restart erp-bench-web: erp-bench-workers:" in text
 	assert bench.runnable
 	for platform in (plan.DOCKER, plan.KUBERNETES):
 		image = plan.deploy_plan(moves, {}, "erp.example.com", platform)

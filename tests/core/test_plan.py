@@ -1,4 +1,4 @@
-from deploy_manager.core.plan import BENCH, DOCKER, KUBERNETES, candidate, plan
+from deploy_manager.core.plan import BENCH, DOCKER, KUBERNETES, candidate, plan, restart_command
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -33,7 +33,8 @@ def test_every_reason_a_candidate_cannot_be_restored_is_given():
 
 def test_the_bench_plan_follows_the_guide_and_names_each_commit():
 	found = candidate("DEP-1", {"shop": B}, {"shop": C}, "BKP-1", "Verified")
-	text = plan(found, "erp.example.com", BENCH, restarter="supervisor", with_files=True).text()
+	restart = restart_command("supervisor", "frappe-bench")
+	text = plan(found, "erp.example.com", BENCH, restart, with_files=True).text()
 	order = [
 		"safety backup",
 		"Maintenance mode on",
@@ -41,7 +42,7 @@ def test_the_bench_plan_follows_the_guide_and_names_each_commit():
 		"env/bin/pip install -e apps/shop",
 		"Restore the database and files",
 		"bench --site erp.example.com migrate",
-		"sudo supervisorctl restart all",
+		"supervisorctl restart frappe-bench-web: frappe-bench-workers:",
 		"back as they were",
 		"deploy-manager verify --phase post",
 	]
@@ -52,7 +53,18 @@ def test_the_bench_plan_follows_the_guide_and_names_each_commit():
 def test_without_a_process_manager_the_restart_is_an_instruction():
 	found = candidate("DEP-1", {"shop": B}, {"shop": C}, "BKP-1", "Verified")
 	assert "restart `bench start`" in plan(found, "s", BENCH).text()
-	assert "systemctl restart" in plan(found, "s", BENCH, restarter="systemd").text()
+	systemd = restart_command("systemd", "erp", sudo=True)
+	assert (
+		"sudo systemctl restart erp-web.target erp-workers.target" in plan(found, "s", BENCH, systemd).text()
+	)
+
+
+def test_the_restart_is_this_benchs_own_as_bench_restarts_it():
+	assert restart_command("supervisor", "b1") == ["supervisorctl", "restart", "b1-web:", "b1-workers:"]
+	assert restart_command("supervisor", "b1", sudo=True)[:2] == ["sudo", "supervisorctl"]
+	custom = restart_command("supervisor", "b1", "sudo /usr/local/bin/restart-bench 'b 1'")
+	assert custom == ["sudo", "/usr/local/bin/restart-bench", "b 1"]
+	assert restart_command("", "b1") == []
 
 
 def test_images_are_rolled_back_by_their_platform_not_by_this_command():

@@ -7,6 +7,7 @@ The guide's "Network / Dependencies" row. Connection settings come in `Target.ex
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pymysql
 import redis
@@ -78,6 +79,42 @@ def redis_instances(target: Target) -> CheckResult:
 	if down:
 		return CheckResult(FAIL, "Redis does not answer: " + ", ".join(down), value=f"{len(down)} down")
 	return CheckResult(PASS, f"{', '.join(sorted(urls))} answer", value=f"{len(urls)} up")
+
+
+@register(
+	"Redis kept apart",
+	"dependencies",
+	"minor",
+	looks=OUTSIDE,
+	fails_when="warns when redis_cache and redis_queue are one server: `bench build` flushes the cache "
+	"server, and with it the queue's jobs and worker registrations",
+)
+def redis_apart(target: Target) -> CheckResult:
+	urls = target.extra.get("redis") or {}
+	cache, queue = (_server(urls.get(name)) for name in ("redis_cache", "redis_queue"))
+	if not (cache and queue):
+		return CheckResult(PASS, "redis_cache or redis_queue is not configured: nothing shared")
+	if cache == queue:
+		return CheckResult(
+			WARN,
+			f"redis_cache and redis_queue are one server ({cache}): every `bench build` and cache clear"
+			" flushes it, losing queued jobs and worker registrations; give the queue its own server,"
+			" as `bench init` does (cache 13000, queue 11000)",
+			value=cache,
+		)
+	return CheckResult(PASS, f"cache on {cache}, queue on {queue}")
+
+
+def _server(conf: str | dict | None) -> str:
+	"""host:port (or the socket path) of a Redis URL: its database number does not part two clients,
+	since a flush empties every database of the server."""
+	if not conf:
+		return ""
+	url = urlsplit(conf if isinstance(conf, str) else conf["url"])
+	if url.scheme == "unix":
+		return url.path
+	host = url.hostname or "127.0.0.1"
+	return f"{'127.0.0.1' if host == 'localhost' else host}:{url.port or 6379}"
 
 
 def _ping(conf: str | dict, timeout: float) -> str:

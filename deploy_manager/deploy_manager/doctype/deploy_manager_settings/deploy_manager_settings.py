@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import cint, flt
+from frappe.utils import cint, flt, get_bench_path
 
+from deploy_manager.core import environment
 from deploy_manager.core.checks.http import on_site
 from deploy_manager.core.preflight import clock
 
@@ -45,7 +46,7 @@ class DeployManagerSettings(Document):
 		api_key: DF.Data | None
 		api_secret: DF.Password | None
 		backup_max_age: DF.Int
-		default_environment: DF.Literal["Production", "Staging", "Development"]
+		default_environment: DF.Literal["", "Production", "Staging", "Development"]
 		external_urls: DF.SmallText | None
 		freeze_windows: DF.Table[DeployManagerFreezeWindow]
 		friday_freeze: DF.Literal["Production", "All environments", "Off"]
@@ -138,6 +139,11 @@ def get_settings() -> frappe._dict:
 	for field, default in _defaults().items():
 		if values.get(field) in (None, "") or (field in DEFAULT_WHEN_ZERO and not values.get(field)):
 			values[field] = default
+	values.platform = values.get("platform") or environment.detect_platform(get_bench_path())
+	# A developer's bench is not judged as Production unless someone says so.
+	values.default_environment = values.get("default_environment") or (
+		"Development" if cint(frappe.conf.developer_mode) else "Production"
+	)
 	return values
 
 

@@ -78,6 +78,7 @@ class Deployment(Document):
 		backup: DF.Link | None
 		bench_deployment: DF.Data | None
 		changed: DF.Check
+		code_put_back: DF.Check
 		duration: DF.Duration | None
 		environment: DF.Literal["Production", "Staging", "Development"]
 		failure_reason: DF.SmallText | None
@@ -199,7 +200,7 @@ def start(source: str, changes: list[AppChange], **fields) -> Deployment:
 			"status": IN_PROGRESS,
 			"source": source,
 			"environment": settings.default_environment,
-			"platform": settings.platform or environment.detect_platform(),
+			"platform": settings.platform,
 			"strategy": "In-place",
 			"started_at": now_datetime(),
 			"triggered_by": environment.operator(),
