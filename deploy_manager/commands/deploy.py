@@ -122,6 +122,15 @@ def _deploy_bench(
 
 
 def _show_plan(moves, the_plan):
+	from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+		get_settings,
+	)
+
+	settings = get_settings()
+	# What the preflight's rules and the verdicts will go by (empty Settings: detected, not assumed).
+	click.echo(
+		f"{frappe.local.site}: {settings.default_environment} environment, {settings.platform} platform"
+	)
 	for move in moves:
 		click.echo(f"{move.app}: {move.current[:10]} -> {move.target[:10]}")
 	click.echo(the_plan.text())
