@@ -190,26 +190,29 @@ class TestDeploy(DeployTestCase):
 		self.probe.commit("Bundle removed", {})
 		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
 
-	def test_requirements_that_cannot_install_fail_before_the_database_is_touched(self):
+	def fails_untouched(self, step: str, message: str, files: dict[str, str]):
+		"""A deploy to a commit with `files` fails at `step`, before the database: nothing to roll back,
+		the code back where it was. Returns the Deployment."""
 		start = self.probe.head
-		broken = self.probe.commit("Broken package metadata", {"pyproject.toml": "[project\nname = \n"})
+		broken = self.probe.commit(message, files)
 		git(self.probe.path, "checkout", "--quiet", "--detach", start)
 		flags = self.flags()
 		result = self.deploy("--app", f"dm_probe@{broken}", "--yes")
-		doc = self.assert_failed_at("requirements of dm_probe", flags, result)
+		doc = self.assert_failed_at(step, flags, result)
 		self.assertIn("Nothing to roll back: the database was not touched", doc.failure_reason)
 		self.assertEqual(self.probe.head, start, "the code went back to what runs with the database")
+		return doc
+
+	def test_requirements_that_cannot_install_fail_before_the_database_is_touched(self):
+		self.fails_untouched(
+			"requirements of dm_probe", "Broken package metadata", {"pyproject.toml": "[project\nname = \n"}
+		)
 
 	def test_node_packages_that_cannot_install_fail_before_the_database_is_touched(self):
-		start = self.probe.head
 		package = '{"name": "dm_probe", "dependencies": {"dm-probe-no-such-package-anywhere": "1.0.0"}}\n'
-		broken = self.probe.commit("A node dependency nobody publishes", {"package.json": package})
-		git(self.probe.path, "checkout", "--quiet", "--detach", start)
-		flags = self.flags()
-		result = self.deploy("--app", f"dm_probe@{broken}", "--yes")
-		doc = self.assert_failed_at("node packages of dm_probe", flags, result)
-		self.assertIn("Nothing to roll back: the database was not touched", doc.failure_reason)
-		self.assertEqual(self.probe.head, start, "the code went back to what runs with the database")
+		doc = self.fails_untouched(
+			"node packages of dm_probe", "A node dependency nobody publishes", {"package.json": package}
+		)
 		# What runs is what ran before: the site is not judged by this failed deployment.
 		self.assertTrue(doc.code_put_back)
 		self.wait_until_healthy()
