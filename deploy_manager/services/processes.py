@@ -51,23 +51,28 @@ def restart() -> str:
 	try:
 		return run(command)
 	except CommandFailed as e:
-		# supervisorctl exits 7 when a program it was to stop was not running, though it starts it:
-		# what counts is that every program of the groups runs now.
-		groups = [arg for arg in command if arg.endswith(":")]
-		if groups and _running(groups):
-			return e.output
+		# supervisorctl exits 7 when a program it was to stop was not running, or one did not start
+		# (a scheduler finding another holding its lock): the new code answers once the web server
+		# runs; what else is down, the verification's checks judge.
+		states = _states([arg for arg in command if arg.endswith(":")])
+		web = {name: state for name, state in states.items() if name.split(":")[0].endswith("-web")}
+		if web and all(state in ("RUNNING", "STARTING") for state in web.values()):
+			down = sorted(name for name, state in states.items() if state not in ("RUNNING", "STARTING"))
+			return e.output + (f"\nnot running after the restart: {', '.join(down)}" if down else "")
 		raise
 
 
-def _running(groups: list[str]) -> bool:
+def _states(groups: list[str]) -> dict[str, str]:
+	"""program -> supervisor state, for the programs of `groups`."""
+	if not groups:
+		return {}
 	try:
 		status = subprocess.run(
 			["supervisorctl", "status", *groups], capture_output=True, text=True, timeout=30
 		)
 	except (OSError, subprocess.TimeoutExpired):
-		return False
-	states = [line.split()[1] for line in status.stdout.splitlines() if len(line.split()) > 1]
-	return bool(states) and all(state in ("RUNNING", "STARTING") for state in states)
+		return {}
+	return {line.split()[0]: line.split()[1] for line in status.stdout.splitlines() if len(line.split()) > 1}
 
 
 def _refused(how: str) -> bool:
