@@ -29,9 +29,11 @@ class AppChange:
 
 	@property
 	def changed(self) -> bool:
-		if self.commit_unknown:
+		# The commit decides when git was read: a version read from a process that imported the app
+		# before a checkout is stale, and a same-commit version difference would be a false move.
+		if self.commit_unknown or not (self.from_commit or self.to_commit):
 			return self.from_version != self.to_version
-		return (self.from_commit, self.from_version) != (self.to_commit, self.to_version)
+		return self.from_commit != self.to_commit
 
 	def as_dict(self) -> dict:
 		fields = asdict(self)

@@ -13,13 +13,18 @@ def short_commit(commit: str) -> str:
 
 
 def describe_moves(apps) -> str:
-	"""`shop 0123abcd..89efcdab, erpnext ...` for the apps that changed; rows or dicts with `get`."""
-	moved = [
-		f"{a.get('app')} {short_commit(a.get('from_commit'))}..{short_commit(a.get('to_commit'))}"
-		for a in apps
-		if a.get("changed")
-	]
-	return ", ".join(moved) or "no change"
+	"""`shop 0123abcd..89efcdab (dirty), erpnext ...` for the apps that moved, then `app (dirty tree)`
+	for those that did not move but have local changes; rows or dicts with `get`."""
+	moved, dirty = [], []
+	for a in apps:
+		if a.get("changed"):
+			span = f"{short_commit(a.get('from_commit'))}..{short_commit(a.get('to_commit'))}"
+			moved.append(f"{a.get('app')} {span}" + (" (dirty)" if a.get("dirty") else ""))
+		elif a.get("dirty"):
+			dirty.append(f"{a.get('app')} (dirty tree)")
+	if not moved and dirty:
+		return "no change; " + ", ".join(dirty)
+	return ", ".join(moved + dirty) or "no change"
 
 
 def age(seconds: float) -> str:

@@ -3,6 +3,7 @@ and their commits, its patches, Deploy Manager's own records, and the markers wi
 a rollback tells the migrate it runs that it records itself."""
 
 import contextlib
+import re
 from pathlib import Path
 
 import frappe
@@ -91,8 +92,15 @@ def pending_patches() -> list[str]:
 	return [p for p in all_patches() if p not in executed]
 
 
+_VERSION = re.compile(r"""^__version__\s*=\s*["']([^"']*)["']""", re.MULTILINE)
+
+
 def _app_version(app: str) -> str:
+	"""From the file on disk, not the imported module: a deploy or rollback imports the apps and then
+	checks out other commits, after which the module still holds the old version."""
 	try:
-		return str(frappe.get_attr(f"{app}.__version__"))
+		text = (Path(frappe.get_app_path(app)) / "__init__.py").read_text()
 	except Exception:
 		return ""
+	found = _VERSION.search(text)
+	return found.group(1) if found else ""

@@ -44,6 +44,26 @@ def test_app_installed_during_migrate_is_a_change_from_nothing():
 	assert new.app == "new" and new.changed and new.from_commit == "" and new.to_commit == "d" * 40
 
 
+def test_same_commit_with_another_version_is_not_a_change():
+	# A long-running deploy reads the version of the module it imported before checking out.
+	changes = compare(
+		[AppState("frappe", "15.50.0", "", "a" * 40)], [AppState("frappe", "15.55.1", "", "a" * 40)]
+	)
+	assert not changes[0].changed
+
+
+def test_unknown_commits_fall_back_to_the_version():
+	before = [AppState("shop", "1.0", "main", "b" * 40)]
+	assert not compare(before, [AppState("shop", "1.0", error="git timed out")])[0].changed
+	assert compare(before, [AppState("shop", "1.1", error="git timed out")])[0].changed
+	assert not compare([AppState("wheel_app", "1.0")], [AppState("wheel_app", "1.0")])[0].changed
+
+
+def test_app_removed_is_a_change_to_nothing():
+	changes = compare([AppState("old", "0.1", "main", "d" * 40)], [])
+	assert changes[0].changed and changes[0].to_commit == ""
+
+
 def test_dirty_on_either_side_is_kept():
 	changes = compare(
 		[AppState("shop", "1", "main", "b" * 40, dirty=True)], [AppState("shop", "1", "main", "b" * 40)]
@@ -113,3 +133,24 @@ def test_describe_moves_lists_only_changed_apps():
 	]
 	assert describe_moves(apps) == "shop -..cccccccc"
 	assert describe_moves(apps[:1]) == "no change"
+
+
+def _row(app, commit_from, commit_to, changed, dirty=False):
+	return {
+		"app": app,
+		"from_commit": commit_from,
+		"to_commit": commit_to,
+		"changed": changed,
+		"dirty": dirty,
+	}
+
+
+def test_describe_moves_marks_dirty_trees_apart_from_moves():
+	moved_dirty = _row("shop", "b" * 40, "c" * 40, True, dirty=True)
+	still_dirty = _row("deploy_manager", "d" * 40, "d" * 40, False, dirty=True)
+	clean = _row("frappe", "a" * 40, "a" * 40, False)
+	assert describe_moves([still_dirty, moved_dirty, clean]) == (
+		"shop bbbbbbbb..cccccccc (dirty), deploy_manager (dirty tree)"
+	)
+	assert describe_moves([clean, still_dirty]) == "no change; deploy_manager (dirty tree)"
+	assert describe_moves([clean]) == "no change"
