@@ -45,10 +45,13 @@ def status(context, limit, changed, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document")
 @pass_context
 def verify(context, phase, deployment, as_json):
-	"""Check the site now and say what to do. Exit 0: Confirm or Fix forward, 1: Consider rollback,
-	2: Rollback or Rollback immediately, 3: a site could not be verified."""
+	"""Check the site now and say what to do. Exit 0: Confirm or Fix forward, 1: Consider rollback
+	(or still Inconclusive), 2: Rollback or Rollback immediately, 3: a site could not be verified. A
+	transient failure (scheduler, workers, queues, response times) is checked again before it counts."""
 	from deploy_manager.services.verification import render_report, verify_sites
 
-	report, exit_code = verify_sites(sites_of(context), phase, deployment)
+	report, exit_code = verify_sites(
+		sites_of(context), phase, deployment, say=lambda line: click.echo(line, err=True)
+	)
 	emit(report, as_json, lambda: render_report(report))
 	sys.exit(exit_code)

@@ -79,7 +79,7 @@ def settle_finished_migrates():
 def _record_install():
 	"""The state the site is in when deploy_manager arrives is the first baseline."""
 	doc = _new_deployment("Install", snapshot_apps())
-	doc.finish("Install", ": the baseline")
+	doc.finish("Install", ": the baseline, recorded and not judged", status=lifecycle.BASELINE)
 	doc.insert(ignore_permissions=True)
 
 

@@ -348,7 +348,8 @@ class Rollback(Steps):
 		self.doc.set_apps(compare(before, after))
 		self.doc.finish("Rollback", "; post-deploy verification queued")
 		self.doc.save(ignore_permissions=True)
-		undone = frappe.get_doc("Deployment", self.candidate.deployment)
+		# Locked: a re-check of it in its window may be judging it this very moment.
+		undone = frappe.get_doc("Deployment", self.candidate.deployment, for_update=True)
 		undone.mark_rolled_back(self.doc.name)
 		undone.save(ignore_permissions=True)
 		enqueue_post_deploy_verification(self.doc.name)

@@ -38,8 +38,8 @@ from deploy_manager.services.site_state import pending_patches
 KNOWN_ERRORS_DAYS = 14
 # Without a deployment, or after an old one, errors are judged over at most this trailing window.
 ERROR_WINDOW_HOURS = 24
-# A due scheduled job may wait this long for the scheduler's tick and a free worker.
-SCHEDULER_GRACE_MINUTES = 10
+# Seconds Frappe adds at random to a Long job's next run.
+LONG_JITTER = 600
 # Passwords a fresh site or a careless admin leaves on Administrator.
 DEFAULT_PASSWORDS = ("admin", "administrator", "password", "frappe", "changeme", "123456")
 PING = Endpoint("/api/method/ping")
@@ -216,17 +216,22 @@ def _error_log_facts(since: datetime | None) -> dict:
 
 
 def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
+	from frappe.utils.background_jobs import get_redis_conn
+	from frappe.utils.scheduler import schedule_jobs_based_on_activity
+	from rq.job import Job, JobStatus
+
 	since, window = _window(since)
-	now = now_datetime()
-	overdue = []
-	for row in frappe.get_all(
-		"Scheduled Job Type",
-		filters={"stopped": 0},
-		fields=["name", "method", "frequency", "cron_format", "last_execution", "creation"],
-	):
-		job = frappe.get_doc({"doctype": "Scheduled Job Type", **row})
-		if add_to_date(job.get_next_execution(), minutes=SCHEDULER_GRACE_MINUTES) < now:
-			overdue.append(row.method)
+	job_types = [
+		frappe.get_doc({"doctype": "Scheduled Job Type", **row})
+		for row in frappe.get_all(
+			"Scheduled Job Type",
+			filters={"stopped": 0},
+			fields=["name", "method", "frequency", "cron_format", "last_execution", "creation"],
+		)
+	]
+	# Frappe's own ids for the jobs its scheduler enqueues: one queued or running is not missed.
+	ids = [f"{frappe.local.site}::{job.rq_job_id}" for job in job_types]
+	in_queue = Job.fetch_many(ids, connection=get_redis_conn()) if ids else []
 	failed = [["status", "=", "Failed"]]
 	return {
 		"site": frappe.local.site,
@@ -234,7 +239,24 @@ def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
 		and bool(cint(frappe.db.get_single_value("System Settings", "enable_scheduler", cache=False))),
 		"paused": bool(frappe.conf.pause_scheduler),
 		"production": is_production(config),
-		"overdue": sorted(overdue),
+		# As the scheduler decides it, cached an hour as it is there.
+		"dormant": not schedule_jobs_based_on_activity(),
+		"dormant_days": cint(frappe.db.get_single_value("System Settings", "dormant_days")) or 4,
+		"now": now_datetime(),
+		"resumed_at": reopened_at(),
+		"tick": cint(frappe.get_conf().scheduler_tick_interval) or 60,
+		"jobs": [
+			{
+				"method": job.method,
+				# Frappe's scheduler draws its own random delay for Long jobs: `jitter` allows for it.
+				"due": job.get_next_execution(),
+				"jitter": LONG_JITTER if "Long" in job.frequency else 0,
+				"queued": bool(rq_job) and rq_job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED),
+				"queued_at": _from_utc(rq_job.enqueued_at) if rq_job and rq_job.enqueued_at else None,
+				"ran_at": job.last_execution,
+			}
+			for job, rq_job in zip(job_types, in_queue, strict=True)
+		],
 		"failed_since": _counts(
 			"Scheduled Job Log", "scheduled_job_type", [*failed, ["creation", ">=", since]]
 		),
@@ -244,6 +266,28 @@ def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
 			[*failed, ["creation", ">=", add_to_date(since, seconds=-window)], ["creation", "<", since]],
 		),
 	}
+
+
+def reopened_at() -> datetime:
+	"""When the site was last opened, resumed or restored: nothing scheduled could run before. The
+	flags live in the site's and the bench's config files (bench update, set-maintenance-mode and
+	scheduler resume write them), and a deployment's end is when its migrate or restore finished."""
+	written = [
+		os.path.getmtime(path)
+		for path in (
+			frappe.get_site_path("site_config.json"),
+			frappe.get_site_path("..", "common_site_config.json"),
+		)
+		if os.path.exists(path)
+	]
+	moments = [_local(max(written))] if written else []
+	if deployment := current_deployment():
+		moments.append(frappe.db.get_value("Deployment", deployment, "finished_at"))
+	return max(filter(None, moments), default=add_to_date(now_datetime(), days=-1))
+
+
+def _local(timestamp: float) -> datetime:
+	return datetime.fromtimestamp(timestamp, ZoneInfo(get_system_timezone())).replace(tzinfo=None)
 
 
 def _queue_facts(since: datetime | None) -> dict:
@@ -256,8 +300,16 @@ def _queue_facts(since: datetime | None) -> dict:
 		"site": frappe.local.site,
 		# The job registries keep UTC times.
 		"since": _as_utc(since) if since else None,
+		"resumed_at": _as_utc(reopened_at()),
 		"hostname": socket.gethostname(),
 	}
+
+
+def _from_utc(moment: datetime) -> datetime:
+	"""A naive UTC time (as rq keeps them) in the site's time zone, as Frappe keeps times."""
+	return (
+		moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(get_system_timezone())).replace(tzinfo=None)
+	)
 
 
 def _as_utc(moment: datetime) -> datetime:

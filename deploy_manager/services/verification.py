@@ -6,6 +6,7 @@ the database is down, and the outcome is stored only when the database answers.
 
 import contextlib
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -15,7 +16,7 @@ from frappe.utils import add_to_date, now_datetime
 from deploy_manager.core import checks
 from deploy_manager.core.checks import flows, performance
 from deploy_manager.core.formatting import table
-from deploy_manager.core.verdict import Verdict, decide
+from deploy_manager.core.verdict import INCONCLUSIVE, Verdict, decide
 from deploy_manager.services import site_facts
 from deploy_manager.services.site_state import has_app, on_site
 
@@ -34,6 +35,8 @@ PHASES = {
 
 # `verify` exits 3 when a site could not be verified at all (0-2 are the verdicts').
 COULD_NOT_VERIFY = 3
+# Runs of a verification further apart than this are not one episode of a failure.
+RECENT_MINUTES = 15
 
 
 @dataclass
@@ -44,14 +47,16 @@ class Outcome:
 	duration: float
 
 
-def verify_sites(sites: list[str], phase: str, deployment: str | None = None) -> tuple[dict, int]:
+def verify_sites(
+	sites: list[str], phase: str, deployment: str | None = None, say: Callable[[str], None] | None = None
+) -> tuple[dict, int]:
 	"""Verify each site, store what can be stored; return the report and the worst exit code."""
 	reports, exit_code = [], 0
 	for site in sites:
 		try:
 			# Not connected: the suite runs with the database down too.
 			with on_site(site, connect=False):
-				report = verify_site(phase, deployment, only_if_installed=len(sites) > 1)
+				report = verify_site(phase, deployment, only_if_installed=len(sites) > 1, say=say)
 		except Exception as e:
 			report = {"site": site, "error": f"could not verify: {e}", "exit_code": COULD_NOT_VERIFY}
 		if report:
@@ -60,8 +65,15 @@ def verify_sites(sites: list[str], phase: str, deployment: str | None = None) ->
 	return {"sites": reports}, exit_code
 
 
-def verify_site(phase: str, deployment: str | None = None, only_if_installed: bool = False) -> dict | None:
-	"""Run the suite on the initialised site, store it when the database answers, and report.
+def verify_site(
+	phase: str,
+	deployment: str | None = None,
+	only_if_installed: bool = False,
+	say: Callable[[str], None] | None = None,
+) -> dict | None:
+	"""Run the suite on the initialised site, store it when the database answers, and report. An
+	inconclusive verdict (a transient failure seen once) is checked again after Settings' delay,
+	until it is decided or has had as many runs again as Settings want in a row.
 
 	With `only_if_installed` (several sites at once), a site without deploy_manager gives None.
 	"""
@@ -70,25 +82,42 @@ def verify_site(phase: str, deployment: str | None = None, only_if_installed: bo
 		if only_if_installed:
 			return None
 		not_stored = "deploy_manager is not installed on this site"
-	outcome = run_suite(deployment)
+	config = site_facts.settings()
+	failed_before = {} if not_stored else stored_failures(deployment)
+	runs, name = [], ""
+	while True:
+		outcome = run_suite(deployment, failed_before)
+		runs.append(outcome.verdict)
+		if not not_stored:
+			try:
+				name = store(outcome, phase, deployment).name
+				frappe.db.commit()
+			except Exception as e:
+				with contextlib.suppress(Exception):
+					frappe.db.rollback()
+				not_stored = str(e)
+		if outcome.verdict.action != INCONCLUSIVE or len(runs) > config.failures_in_a_row:
+			break
+		if say:
+			say(
+				f"{frappe.local.site}: {', '.join(outcome.verdict.recheck)} failed; checking again in "
+				f"{config.recheck_after} s"
+			)
+		time.sleep(config.recheck_after)
+		failed_before = failures_after(outcome, failed_before)
 	report = {
 		"site": frappe.local.site,
 		"phase": PHASES[phase],
 		"verdict": outcome.verdict.action,
 		"verdict_reason": outcome.verdict.reason,
 		"exit_code": outcome.verdict.exit_code,
+		"runs": len(runs),
 		"results": [_row(r) for r in outcome.results],
 	}
-	if not not_stored:
-		try:
-			report["name"] = store(outcome, phase, deployment).name
-			frappe.db.commit()
-		except Exception as e:
-			with contextlib.suppress(Exception):
-				frappe.db.rollback()
-			not_stored = str(e)
 	if not_stored:
 		report["not_stored"] = not_stored
+	else:
+		report["name"] = name
 	return report
 
 
@@ -118,10 +147,14 @@ def _connect() -> str:
 		return f"the database does not answer: {e}"
 
 
-def run_suite(deployment: str | None = None) -> Outcome:
-	"""The checks against this site; frappe must be initialised for it, not connected."""
+def run_suite(deployment: str | None = None, failed_before: dict[str, int] | None = None) -> Outcome:
+	"""The checks against this site; frappe must be initialised for it, not connected. A transient
+	failure counts when it repeats (Settings say how many runs in a row): `failed_before` gives the
+	runs just before this one, else they are read from the checks stored for the same deployment."""
 	started = time.monotonic()
 	config = site_facts.settings()
+	if failed_before is None:
+		failed_before = stored_failures(deployment)
 	key_flows = site_facts.key_flows(config)
 	outside = site_facts.outside_target(deployment, config)
 	timings = performance.checks_for(
@@ -134,7 +167,46 @@ def run_suite(deployment: str | None = None) -> Outcome:
 		inside = replace(outside, extra={**outside.extra, **site_facts.inside_facts(deployment, config)})
 		rest = checks.run(INSIDE, inside, deadline - (time.monotonic() - started))
 		results = first.result() + rest
-	return Outcome(results, decide(results), round(time.monotonic() - started, 3))
+	verdict = decide(results, failed_before, config.failures_in_a_row)
+	return Outcome(results, verdict, round(time.monotonic() - started, 3))
+
+
+def failures_after(outcome: Outcome, failed_before: dict[str, int]) -> dict[str, int]:
+	"""`failed_before` for the run after `outcome`: each failing check's runs in a row, one more."""
+	return {r.name: failed_before.get(r.name, 0) + 1 for r in outcome.results if r.status == checks.FAIL}
+
+
+def stored_failures(deployment: str | None) -> dict[str, int]:
+	"""Check name -> how many of the latest runs for `deployment` (or for the site, without one) it
+	failed in a row, over the last RECENT_MINUTES: older failures are not the same episode."""
+	try:
+		latest = frappe.get_all(
+			"Verification Check",
+			filters={
+				"deployment": deployment or ("is", "not set"),
+				"finished_at": (">=", add_to_date(now_datetime(), minutes=-RECENT_MINUTES)),
+			},
+			order_by="finished_at desc",
+			limit=10,
+			pluck="name",
+		)
+	except Exception:
+		return {}  # the database is down: nothing stored to go by
+	runs = {}
+	still_failing = None
+	for n, name in enumerate(latest, start=1):
+		failing = set(
+			frappe.get_all(
+				"Verification Result",
+				filters={"parent": name, "parenttype": "Verification Check", "status": "Fail"},
+				pluck="check_name",
+			)
+		)
+		still_failing = failing if still_failing is None else still_failing & failing
+		if not still_failing:
+			break
+		runs.update(dict.fromkeys(still_failing, n))
+	return runs
 
 
 def store(outcome: Outcome, phase: str, deployment: str | None = None):

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import frappe
+import requests
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_path, get_sites
 from frappe.utils.background_jobs import get_queues
@@ -32,6 +33,8 @@ from deploy_manager.services.closing import FLAGS
 
 # The bench's second site, as scripts/test-bench makes it.
 SECOND_SITE = "dm-demo.localhost"
+# Seconds until an inconclusive verification runs again, in the tests.
+RECHECK_AFTER = 5
 
 
 def spawn(site: str | None, *args: str) -> subprocess.Popen:
@@ -151,6 +154,12 @@ def stop(process: subprocess.Popen):
 	if process.poll() is None:
 		os.killpg(process.pid, signal.SIGKILL)
 	process.communicate()
+
+
+def judged(deployment: str) -> bool:
+	"""Verified, and not waiting for a re-check to decide."""
+	status, verdict = frappe.db.get_value("Deployment", deployment, ["status", "verdict"])
+	return status not in ("Awaiting Verification", "Verifying") and verdict != "Inconclusive"
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
@@ -351,15 +360,17 @@ class HealthySiteTestCase(FrappeTestCase):
 		cls.addClassCleanup(cls.stop_all)
 		saved = {
 			field: frappe.db.get_single_value(SETTINGS, field)
-			for field in ("site_url", "default_environment", "monitoring_window")
+			for field in ("site_url", "default_environment", "monitoring_window", "recheck_after")
 		}
 		cls.addClassCleanup(cls.configure, **saved)
 		# A fresh deployment: errors older tests left behind are from before it, hence not new.
 		bench_cmd(cls.site, "migrate", "--skip-search-index", check=True)
 		bench_cmd(cls.site, "backup", check=True)
-		update_password("Administrator", frappe.generate_hash())
+		password = frappe.generate_hash()
+		update_password("Administrator", password)
 		cls.addClassCleanup(update_password, "Administrator", "admin")
-		cls.configure(default_environment="Development", monitoring_window=15)
+		# An inconclusive verdict is checked again in seconds, not Settings' minute.
+		cls.configure(default_environment="Development", monitoring_window=15, recheck_after=RECHECK_AFTER)
 		cls.outgoing_email()
 		bench_cmd(cls.site, "enable-scheduler", check=True)
 		cls.addClassCleanup(bench_cmd, cls.site, "disable-scheduler", check=True)
@@ -367,6 +378,12 @@ class HealthySiteTestCase(FrappeTestCase):
 		cls.port = free_port()
 		cls.processes["web"] = serve(cls.site, cls.port)
 		cls.configure(site_url=f"http://127.0.0.1:{cls.port}")
+		# As its users do: a site nobody logs into is dormant, and Frappe runs its jobs once a day.
+		requests.post(
+			f"http://127.0.0.1:{cls.port}/api/method/login",
+			data={"usr": "Administrator", "pwd": password},
+			timeout=30,
+		).raise_for_status()
 		# Jobs queued by earlier test modules, which ran without workers, would keep these busy.
 		for queue in get_queues():
 			queue.empty()
@@ -403,6 +420,24 @@ class HealthySiteTestCase(FrappeTestCase):
 	def configure(cls, **values):
 		for field, value in values.items():
 			frappe.db.set_single_value(SETTINGS, field, value)
+		frappe.db.commit()
+
+	@staticmethod
+	def emails_for(deployment: str) -> list[str]:
+		"""Who the alerts about `deployment` were queued to."""
+		queued = frappe.get_all(
+			"Email Queue",
+			filters={"reference_doctype": "Deployment", "reference_name": deployment},
+			pluck="name",
+		)
+		return frappe.get_all("Email Queue Recipient", filters={"parent": ("in", queued)}, pluck="recipient")
+
+	@classmethod
+	def set_webhook(cls, url: str):
+		# Saved as Desk saves it: the URL is a Password field, kept encrypted.
+		settings = frappe.get_single(SETTINGS)
+		settings.webhook_url = url
+		settings.save()
 		frappe.db.commit()
 
 	@classmethod

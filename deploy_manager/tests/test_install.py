@@ -32,6 +32,10 @@ class TestInstall(FrappeTestCase):
 		self.assertNotIn("recording failed", installed.stderr)
 		status = frappe.parse_json(bench_cmd(site, "deploy-manager", "status", "--json", check=True).stdout)
 		self.assertEqual([d["source"] for d in status["deployments"]], ["Install"], status)
+		# The state found, recorded and never judged: not left Awaiting Verification forever.
+		[install] = status["deployments"]
+		self.assertEqual(install["status"], "Baseline", install)
+		self.assertFalse(install["verdict"])
 
 	def restore(self, apps_txt: str, listed: str):
 		with open(apps_txt, "w") as f:

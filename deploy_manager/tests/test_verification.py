@@ -8,8 +8,6 @@ from frappe.utils import add_to_date, now_datetime
 from frappe.utils.background_jobs import is_job_enqueued
 
 from deploy_manager.api import verify_now
-from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
-from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
 from deploy_manager.services import monitoring, notifications, verification
 from deploy_manager.tests.fixtures import (
 	HealthySiteTestCase,
@@ -17,14 +15,13 @@ from deploy_manager.tests.fixtures import (
 	bench_cmd,
 	free_port,
 	fresh_snapshot,
+	judged,
 	serve,
 	stop,
 	user_with,
 	wait_until,
 	webhook_receiver,
 )
-
-WAITING = (lifecycle.AWAITING_VERIFICATION, lifecycle.VERIFYING)
 
 
 class TestVerify(HealthySiteTestCase):
@@ -73,6 +70,8 @@ class TestVerify(HealthySiteTestCase):
 		[site] = report["sites"]
 		self.assertEqual((site["verdict"], code), ("Rollback", 2))
 		self.assertIn("Workers: no live worker on default, long", site["verdict_reason"])
+		# Workers can be down for a moment (a restart): the failure counted once it repeated.
+		self.assertEqual(site["runs"], 2)
 
 	def test_json_for_all_sites_is_one_document(self):
 		proc = bench_cmd("all", "deploy-manager", "verify", "--json")
@@ -108,27 +107,8 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		"""A migrate, and the deployment once the workers have verified it."""
 		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
 		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
-		wait_until(
-			lambda: frappe.db.get_value("Deployment", name, "status") not in WAITING,
-			60,
-			f"the post-deploy verification of {name}",
-		)
+		wait_until(lambda: judged(name), 90, f"the post-deploy verification of {name}")
 		return frappe.get_doc("Deployment", name)
-
-	def set_webhook(self, url: str):
-		# Saved as Desk saves it: the URL is a Password field, kept encrypted.
-		settings = frappe.get_single(SETTINGS)
-		settings.webhook_url = url
-		settings.save()
-		frappe.db.commit()
-
-	def emails_for(self, deployment: str) -> list[str]:
-		queued = frappe.get_all(
-			"Email Queue",
-			filters={"reference_doctype": "Deployment", "reference_name": deployment},
-			pluck="name",
-		)
-		return frappe.get_all("Email Queue Recipient", filters={"parent": ("in", queued)}, pluck="recipient")
 
 	def test_migrate_to_monitoring_to_confirmed(self):
 		doc = self.deploy()
@@ -138,17 +118,29 @@ class TestPostDeployFlow(HealthySiteTestCase):
 			"Verification Check", filters={"deployment": doc.name}, fields=["phase", "verdict"]
 		)
 		self.assertEqual(post, [{"phase": "Post-deploy", "verdict": "Confirm"}])
-
+		# The window's first re-check is queued for its time, five minutes on: the sweep leaves it.
+		self.assertAlmostEqual(
+			(doc.next_check_at - now_datetime()).total_seconds(), monitoring.MAX_INTERVAL_SECONDS, delta=30
+		)
 		monitoring.monitor_deployments()
+		self.assertEqual(frappe.db.count("Verification Check", {"deployment": doc.name}), 1)
+
+		monitoring.recheck(doc.name)
 		doc.reload()
 		self.assertEqual(doc.status, "Monitoring", "confirmed before the window ended")
 
+		# A re-check whose job was lost (a queue flushed) is run by the sweep.
 		frappe.db.set_value(
-			"Deployment", doc.name, "monitoring_until", add_to_date(now_datetime(), minutes=-1)
+			"Deployment",
+			doc.name,
+			{
+				"monitoring_until": add_to_date(now_datetime(), minutes=-1),
+				"next_check_at": add_to_date(now_datetime(), minutes=-5),
+			},
 		)
 		monitoring.monitor_deployments()
 		doc.reload()
-		self.assertEqual((doc.status, doc.verdict), ("Confirmed", "Confirm"))
+		self.assertEqual((doc.status, doc.verdict, doc.next_check_at), ("Confirmed", "Confirm", None))
 		self.assertEqual(self.emails_for(doc.name), [])
 
 	def test_a_shortened_window_confirms_from_the_job(self):
@@ -194,7 +186,21 @@ class TestPostDeployFlow(HealthySiteTestCase):
 			self.start_workers()
 		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
 		self.assertIn("Workers: no live worker on default, long", doc.verdict_reason)
-		self.assertIn(recipient, self.emails_for(doc.name))
+		# Judged twice: once inconclusive, then confirmed by the re-check; alerted once.
+		checks = frappe.get_all(
+			"Verification Check",
+			filters={"deployment": doc.name},
+			fields=["phase", "verdict"],
+			order_by="creation",
+		)
+		self.assertEqual(
+			checks,
+			[
+				{"phase": "Post-deploy", "verdict": "Inconclusive"},
+				{"phase": "Monitoring", "verdict": "Rollback"},
+			],
+		)
+		self.assertEqual(self.emails_for(doc.name).count(recipient), 1)
 
 	def test_new_errors_in_the_window_recommend_rollback(self):
 		doc = self.deploy()
@@ -202,26 +208,32 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		title = f"dm_test.checkout_{doc.name}"
 		frappe.log_error(title=title, message="Traceback: KeyError: 'price'")
 		frappe.db.commit()
-		monitoring.monitor_deployments()
+		monitoring.recheck(doc.name)
 		doc.reload()
 		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
 		self.assertIn(f"Error logs: 1 new kind(s) of error since the deploy: {title}", doc.verdict_reason)
 
-	def test_maintenance_mode_defers_the_post_deploy_verification(self):
-		stop(self.processes["short worker"])
-		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
-		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
+	def test_the_post_deploy_job_waits_for_the_site_to_reopen_then_verifies_it(self):
+		# As `bench update` runs it: the site closed before the migrate, opened after the build.
 		bench_cmd(self.site, "set-config", "maintenance_mode", "1", check=True)
 		try:
-			self.start_workers()
+			bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+			name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
 			job = monitoring.post_deploy_job_id(name)
-			wait_until(lambda: not is_job_enqueued(job), 60, "the post-deploy job")
-			self.assertEqual(frappe.db.get_value("Deployment", name, "status"), "Awaiting Verification")
+			# The first job found the site closed and queued the next hop of its wait.
+			wait_until(lambda: is_job_enqueued(f"{job}:2"), 60, "the post-deploy job's second wait")
+			doc = frappe.get_doc("Deployment", name)
+			self.assertEqual(doc.status, "Awaiting Verification")
+			self.assertIn(
+				"the site is closed or its scheduler paused: verified as soon as both clear", doc.log
+			)
 		finally:
 			bench_cmd(self.site, "set-config", "maintenance_mode", "0", check=True)
-		monitoring.monitor_deployments()
+		# No sweep: the waiting job itself verifies once the site is open.
+		wait_until(lambda: judged(name), monitoring.HOP_SECONDS + 60, "the verification after reopening")
 		doc = frappe.get_doc("Deployment", name)
 		self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"), doc.verdict_reason)
+		self.assertIn("the site is open: verifying after", doc.log)
 
 	def test_response_times_are_compared_with_the_pre_deploy_baseline(self):
 		pre = frappe.parse_json(

@@ -32,6 +32,7 @@ class CheckResult:
 	category: str = ""
 	symptom: str = ""
 	duration: float = 0.0
+	transient: bool = False
 
 
 def some(names: list[str], shown: int = 5) -> str:
@@ -65,6 +66,7 @@ class Check:
 	symptom: str
 	fn: Callable[[Target], CheckResult]
 	timeout: float = 10.0
+	transient: bool = False
 
 
 # Where a check looks from. OUTSIDE needs only the site's config (its address and services), so those
@@ -86,6 +88,9 @@ class Registered:
 	fn: Callable[..., CheckResult]
 	timeout: float = 10.0
 	per_flow: bool = False
+	# A signal that can fail for a moment and recover by itself (a tick not yet come, workers still
+	# starting): its failure counts once it repeats (see verdict.decide).
+	transient: bool = False
 
 
 _registry: list[Registered] = []
@@ -100,11 +105,14 @@ def register(
 	fails_when: str,
 	timeout: float = 10.0,
 	per_flow: bool = False,
+	transient: bool = False,
 ):
 	"""Register the decorated function as a check of the suite; it stays a plain function."""
 
 	def add(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
-		_registry.append(Registered(name, category, symptom, looks, fails_when, fn, timeout, per_flow))
+		_registry.append(
+			Registered(name, category, symptom, looks, fails_when, fn, timeout, per_flow, transient)
+		)
 		return fn
 
 	return add
@@ -140,7 +148,7 @@ def registered() -> list[Registered]:
 def suite(looks: str) -> list[Check]:
 	"""The checks that run whatever Settings hold, of those that look from `looks`."""
 	return [
-		Check(r.name, r.category, r.symptom, r.fn, r.timeout)
+		Check(r.name, r.category, r.symptom, r.fn, r.timeout, r.transient)
 		for r in registered()
 		if r.looks == looks and not r.per_flow
 	]
@@ -149,7 +157,14 @@ def suite(looks: str) -> list[Check]:
 def made_per_flow(fn: Callable[..., CheckResult], flow, name: str, timeout: float) -> Check:
 	"""The check for one key flow (or its endpoint) of `fn`, registered `per_flow`, named after it."""
 	registration = next(r for r in _registry if r.fn is fn)
-	return Check(name, registration.category, registration.symptom, partial(fn, flow), timeout)
+	return Check(
+		name,
+		registration.category,
+		registration.symptom,
+		partial(fn, flow),
+		timeout,
+		registration.transient,
+	)
 
 
 def gathered(target: Target, key: str, what: str, plural: bool = False) -> dict | CheckResult:
@@ -191,6 +206,7 @@ def run(checks: list[Check], target: Target, deadline: float = 30.0) -> list[Che
 				name=check.name,
 				category=check.category,
 				symptom=check.symptom,
+				transient=check.transient,
 				duration=round(min(time.monotonic() - started, result.duration or float("inf")), 3),
 			)
 		)

@@ -61,6 +61,7 @@ def percentile(values: list[float], fraction: float) -> float:
 	f"least {MIN_SLOWDOWN_MS:g} ms (smaller slowdowns are noise); p95 is reported beside it (with ten "
 	"requests it is the slowest one, too noisy to judge by)",
 	per_flow=True,
+	transient=True,
 )
 def timing(endpoint: Endpoint, target: Target) -> CheckResult:
 	facts = target.extra.get("performance") or {}

@@ -3,7 +3,8 @@
 The facts come gathered in `Target.extra["queue"]`: `url`, `username` and `password` of the bench's queue
 Redis; `queues` (short name -> RQ queue name, e.g. "default" -> "<bench_id>:default"); `site`; `since`
 (naive UTC: jobs that failed from then on count; None for the last 24 hours); `hostname` (this machine's,
-whose workers' pids can be checked); and optionally `backlog_warn` (jobs queued), `wait_warn` (seconds the
+whose workers' pids can be checked); optionally `resumed_at` (naive UTC: when the site was last
+opened, before which no job waited for a worker); and optionally `backlog_warn` (jobs queued), `wait_warn` (seconds the
 oldest job may wait) and `stale_after` (seconds without a heartbeat). A gathering that failed comes as the
 exception itself.
 """
@@ -51,6 +52,7 @@ RUN_DOC_METHOD = "frappe.utils.background_jobs.run_doc_method"
 	looks=INSIDE,
 	fails_when="a queue the bench uses (default, short, long and any in `workers`) has no live RQ worker: "
 	"registered, heartbeat fresh, and on this host its process alive (a killed worker is seen at once)",
+	transient=True,
 )
 def workers(target: Target) -> CheckResult:
 	"""At least one live worker listens on each of the bench's queues."""
@@ -95,8 +97,9 @@ def workers(target: Target) -> CheckResult:
 	"minor",
 	looks=INSIDE,
 	fails_when="warns on this site's jobs failed since the deploy (named), a backlog over "
-	f"{BACKLOG_WARN}, or a job waiting over {WAIT_WARN // 60} minutes",
+	f"{BACKLOG_WARN}, or a job waiting over {WAIT_WARN // 60} minutes since the site reopened",
 	timeout=20,
+	transient=True,
 )
 def background_jobs(target: Target) -> CheckResult:
 	"""The site's jobs that failed since the deploy, and jobs piling up in the queues."""
@@ -111,7 +114,7 @@ def background_jobs(target: Target) -> CheckResult:
 	client = _connect(facts, target)
 	try:
 		failed, cut_short = _failed_jobs(client, facts["queues"].values(), facts["site"], since)
-		queued, waits = _backlog(client, facts["queues"])
+		queued, waits = _backlog(client, facts["queues"], facts.get("resumed_at"))
 	except redis.RedisError as e:
 		return CheckResult(ERROR, _redis_failure(e))
 	finally:
@@ -199,8 +202,10 @@ def _failed_jobs(client: redis.Redis, queue_names, site: str, since: datetime) -
 	return failed, cut_short
 
 
-def _backlog(client: redis.Redis, queues: dict) -> tuple[int, dict[str, float]]:
-	"""Jobs queued in all, and per queue with workers, how long its oldest job has waited in seconds."""
+def _backlog(client: redis.Redis, queues: dict, resumed_at: datetime | None) -> tuple[int, dict[str, float]]:
+	"""Jobs queued in all, and per queue with workers, how long its oldest job has waited in seconds:
+	since it was queued or since the site reopened, whichever is later (the workers were stopped
+	until then, as `bench update` stops them)."""
 	queued, waits = 0, {}
 	now = _utcnow()
 	for short, name in queues.items():
@@ -212,7 +217,9 @@ def _backlog(client: redis.Redis, queues: dict) -> tuple[int, dict[str, float]]:
 			continue
 		oldest = Job.fetch_many(queue.get_job_ids(0, 1), connection=client)
 		if oldest and oldest[0] and oldest[0].enqueued_at:
-			waits[short] = (now - oldest[0].enqueued_at).total_seconds()
+			waits[short] = (
+				now - max(oldest[0].enqueued_at, resumed_at or oldest[0].enqueued_at)
+			).total_seconds()
 	return queued, waits
 
 

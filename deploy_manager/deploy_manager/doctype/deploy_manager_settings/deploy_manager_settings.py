@@ -17,6 +17,8 @@ from deploy_manager.core.preflight import clock
 SETTINGS = "Deploy Manager Settings"
 # Numbers for which 0 is no choice: no deadline, no samples, no threshold, no maximum age.
 DEFAULT_WHEN_ZERO = (
+	"failures_in_a_row",
+	"recheck_after",
 	"verification_deadline",
 	"performance_samples",
 	"performance_threshold",
@@ -48,6 +50,7 @@ class DeployManagerSettings(Document):
 		backup_max_age: DF.Int
 		default_environment: DF.Literal["", "Production", "Staging", "Development"]
 		external_urls: DF.SmallText | None
+		failures_in_a_row: DF.Int
 		freeze_windows: DF.Table[DeployManagerFreezeWindow]
 		friday_freeze: DF.Literal["Production", "All environments", "Off"]
 		keep_backups_days: DF.Int
@@ -62,6 +65,7 @@ class DeployManagerSettings(Document):
 		production_api_key: DF.Data | None
 		production_api_secret: DF.Password | None
 		production_url: DF.Data | None
+		recheck_after: DF.Int
 		require_single_session: DF.Check
 		required_config_keys: DF.SmallText | None
 		rollback_points: DF.Int

@@ -9,7 +9,7 @@ from frappe.utils import now_datetime, time_diff_in_seconds
 
 from deploy_manager.core import environment
 from deploy_manager.core.deployments import AppChange
-from deploy_manager.core.verdict import CONSIDER_ROLLBACK, ROLLBACK_ACTIONS
+from deploy_manager.core.verdict import CONSIDER_ROLLBACK, INCONCLUSIVE, ROLLBACK_ACTIONS
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_settings,
 )
@@ -23,11 +23,13 @@ MONITORING = "Monitoring"
 CONFIRMED = "Confirmed"
 ROLLBACK_RECOMMENDED = "Rollback Recommended"
 ROLLED_BACK = "Rolled Back"
+# The state the site was in when deploy_manager arrived: recorded, never deployed, so never judged.
+BASELINE = "Baseline"
 JUDGED = (MONITORING, CONFIRMED, ROLLBACK_RECOMMENDED)
 # Where each status may go next. A failure can be learnt late (a later migrate hook raised after
 # ours had closed the record), and any state can be rolled back to the one before it.
 TRANSITIONS = {
-	IN_PROGRESS: {AWAITING_VERIFICATION, FAILED, ROLLED_BACK},
+	IN_PROGRESS: {AWAITING_VERIFICATION, BASELINE, FAILED, ROLLED_BACK},
 	AWAITING_VERIFICATION: {VERIFYING, FAILED, ROLLED_BACK},
 	# Back to Awaiting Verification: a verification that died while Verifying is run again.
 	VERIFYING: {*JUDGED, AWAITING_VERIFICATION, FAILED, ROLLED_BACK},
@@ -36,6 +38,7 @@ TRANSITIONS = {
 	ROLLBACK_RECOMMENDED: {FAILED, ROLLED_BACK},
 	FAILED: {FAILED, ROLLED_BACK},
 	ROLLED_BACK: set(),
+	BASELINE: {ROLLED_BACK},
 }
 # Records that describe the code the site really ran; the next migrate is compared with these.
 RECORDED_SOURCES = ("Install", "Bench Migrate", "Deploy Command", "Rollback")
@@ -86,6 +89,7 @@ class Deployment(Document):
 		host: DF.Data | None
 		log: DF.Code | None
 		monitoring_until: DF.Datetime | None
+		next_check_at: DF.Datetime | None
 		notified_verdict: DF.Data | None
 		patches: DF.Table[DeploymentPatch]
 		pid: DF.Int
@@ -104,13 +108,20 @@ class Deployment(Document):
 			"Confirmed",
 			"Rollback Recommended",
 			"Rolled Back",
+			"Baseline",
 		]
 		strategy: DF.Literal["In-place", "Rolling", "Blue-Green", "Canary"]
 		touched_tables: DF.SmallText | None
 		traceback: DF.Code | None
 		triggered_by: DF.Data | None
 		verdict: DF.Literal[
-			"", "Confirm", "Fix forward", "Consider rollback", "Rollback", "Rollback immediately"
+			"",
+			"Confirm",
+			"Fix forward",
+			"Consider rollback",
+			"Rollback",
+			"Rollback immediately",
+			"Inconclusive",
 		]
 		verdict_reason: DF.SmallText | None
 	# end: auto-generated types
@@ -131,12 +142,12 @@ class Deployment(Document):
 		if message:
 			self.add_log(message)
 
-	def finish(self, what: str, then: str = "", at=None):
-		"""The change itself is done (at `at`, default now): Awaiting Verification, its time logged as
-		"WHAT finished in Ns" and `then`."""
+	def finish(self, what: str, then: str = "", at=None, status: str = AWAITING_VERIFICATION):
+		"""The change itself is done (at `at`, default now): Awaiting Verification (or `status`), its
+		time logged as "WHAT finished in Ns" and `then`."""
 		self.finished_at = at or now_datetime()
 		took = time_diff_in_seconds(self.finished_at, self.started_at)
-		self.set_status(AWAITING_VERIFICATION, f"{what} finished in {took:.1f}s{then}")
+		self.set_status(status, f"{what} finished in {took:.1f}s{then}")
 
 	def fail(self, reason: str, finished_at=None, log: str = ""):
 		"""Failed, for `reason`. A failure learnt after the deployment was rolled back (its migrate's
@@ -152,9 +163,12 @@ class Deployment(Document):
 	def judge(self, verdict: str, reason: str, window_over: bool) -> str:
 		"""The verdict of a verification in the guide's terms: a rollback verdict recommends a rollback
 		at once, Consider rollback does so when the window is over; else the window goes on or the
-		deployment is Confirmed. Returns the new status."""
+		deployment is Confirmed. An inconclusive one keeps it Monitoring, window over or not, until a
+		re-check decides. Returns the new status."""
 		self.verdict, self.verdict_reason = verdict, reason
-		if verdict in ROLLBACK_ACTIONS or (window_over and verdict == CONSIDER_ROLLBACK):
+		if verdict == INCONCLUSIVE:
+			self.set_status(MONITORING)
+		elif verdict in ROLLBACK_ACTIONS or (window_over and verdict == CONSIDER_ROLLBACK):
 			self.set_status(ROLLBACK_RECOMMENDED)
 		else:
 			self.set_status(CONFIRMED if window_over else MONITORING)

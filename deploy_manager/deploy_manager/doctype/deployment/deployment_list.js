@@ -10,6 +10,7 @@ const DEPLOYMENT_INDICATORS = {
 	Confirmed: "green",
 	"Rollback Recommended": "red",
 	"Rolled Back": "gray",
+	Baseline: "gray",
 };
 
 frappe.listview_settings["Deployment"] = {

@@ -30,7 +30,13 @@ class VerificationCheck(Document):
 		started_at: DF.Datetime | None
 		status: DF.Literal["Queued", "Running", "Completed", "Error"]
 		verdict: DF.Literal[
-			"", "Confirm", "Fix forward", "Consider rollback", "Rollback", "Rollback immediately"
+			"",
+			"Confirm",
+			"Fix forward",
+			"Consider rollback",
+			"Rollback",
+			"Rollback immediately",
+			"Inconclusive",
 		]
 		verdict_reason: DF.SmallText | None
 	# end: auto-generated types
