@@ -122,6 +122,9 @@ def verify(doc, first: bool = False):
 		outcomes.append((row.file_type, outcome))
 	doc.status, doc.status_message = _overall(outcomes)
 	doc.verified_at = now_datetime()
+	# Another verification of this set may have saved meanwhile (a rollback's and the daily one at
+	# once): the newest result stands, instead of failing on the timestamp.
+	doc.modified = frappe.db.get_value("Backup Record", doc.name, "modified", for_update=True) or doc.modified
 	doc.save(ignore_permissions=True)
 	return doc
 

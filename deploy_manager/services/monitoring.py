@@ -238,8 +238,11 @@ def _window_over(doc) -> bool:
 
 
 def _judge(doc, check, window_over: bool, monitoring_until=None):
-	# Locked and read afresh until the commit below: of two judges at once (a re-check and Verify
-	# now), the second sees what the first decided, and alerts are sent once.
+	# The check is stored whatever comes of it. Then locked and read afresh until the commit below: of
+	# two judges at once (a re-check and Verify now, or a rollback marking it), the second sees what
+	# the first decided, and alerts are sent once. (Committed first: in a transaction that has read
+	# before, MariaDB would show the reload its older snapshot.)
+	frappe.db.commit()
 	frappe.db.get_value("Deployment", doc.name, "name", for_update=True)
 	doc.reload()
 	if doc.status not in (lifecycle.VERIFYING, lifecycle.MONITORING):

@@ -23,6 +23,9 @@ from frappe.utils import (
 	now_datetime,
 	time_diff_in_seconds,
 )
+from frappe.utils.background_jobs import get_redis_conn
+from frappe.utils.scheduler import schedule_jobs_based_on_activity
+from rq.job import Job, JobStatus
 
 from deploy_manager.core import checks
 from deploy_manager.core.checks.flows import Flow
@@ -216,10 +219,6 @@ def _error_log_facts(since: datetime | None) -> dict:
 
 
 def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
-	from frappe.utils.background_jobs import get_redis_conn
-	from frappe.utils.scheduler import schedule_jobs_based_on_activity
-	from rq.job import Job, JobStatus
-
 	since, window = _window(since)
 	job_types = [
 		frappe.get_doc({"doctype": "Scheduled Job Type", **row})

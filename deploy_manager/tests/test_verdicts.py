@@ -27,6 +27,10 @@ from deploy_manager.tests.fixtures import (
 )
 
 TICK = 10
+ONLINE_JOBS = (
+	"frappe.utils.change_log.check_for_update",
+	"frappe.desk.doctype.changelog_feed.changelog_feed.fetch_changelog_feed",
+)
 
 
 def common_config() -> str:
@@ -54,13 +58,14 @@ class TestVerdictsAfterReopening(DeployTestCase):
 		super().setUpClass()
 		# Re-checks every 20 s and the window's end after a minute.
 		cls.configure(monitoring_window=1)
-		# This machine has no way out to GitHub: Frappe's update check would fail each time it ran, and
-		# rightly count as a job failing since the deploy once the old schedule times below make it due.
-		update_check = {"method": "frappe.utils.change_log.check_for_update"}
-		frappe.db.set_value("Scheduled Job Type", update_check, "stopped", 1)
+		# This machine has no way out to the internet: Frappe's update check and changelog feed would
+		# fail each time they ran, and rightly count as new failures once the old schedule times below
+		# make them due.
+		online = {"method": ("in", ONLINE_JOBS)}
+		frappe.db.set_value("Scheduled Job Type", online, "stopped", 1)
 		frappe.db.commit()
 		cls.addClassCleanup(frappe.db.commit)
-		cls.addClassCleanup(frappe.db.set_value, "Scheduled Job Type", update_check, "stopped", 0)
+		cls.addClassCleanup(frappe.db.set_value, "Scheduled Job Type", online, "stopped", 0)
 		cls.recipient = user_with("dm-alerts@example.com", "Deploy Manager")
 
 	def setUp(self):
@@ -130,7 +135,9 @@ class TestVerdictsAfterReopening(DeployTestCase):
 		self.assertEqual({verdict for _, verdict in checks}, {"Confirm"}, checks)
 		self.assertEqual(received, [])
 
-	def test_a_rollback_to_an_old_backup_ends_monitoring_not_rollback_recommended(self):
+	def test_rollback_to_an_old_backup_ends_monitoring_not_rollback_recommended(self):
+		# Last of the class (by name): the rollback restarts supervisor's workers, which the cleanup
+		# stops again, failing the job one of them runs, within the rollback's own window.
 		with webhook_receiver() as (url, received):
 			# Before the backup: the restore brings back Settings as they were in it.
 			self.set_webhook(url)
@@ -159,7 +166,10 @@ class TestVerdictsAfterReopening(DeployTestCase):
 			rollback = frappe.db.get_value("Deployment", deployment, "rolled_back_by")
 			wait_until(lambda: judged(rollback), 90, f"the verdict on {rollback}")
 			doc = frappe.get_doc("Deployment", rollback)
-			self.assertEqual((doc.status, doc.verdict), ("Monitoring", "Confirm"), doc.verdict_reason)
+			# (Fix forward is fair: the rollback's restart of the workers may fail a job in flight.)
+			self.assertEqual(doc.status, "Monitoring", doc.verdict_reason)
+			self.assertIn(doc.verdict, ("Confirm", "Fix forward"), doc.verdict_reason)
+			self.assertNotIn("Scheduler", doc.verdict_reason)
 			self.wait_for_status(rollback, "Confirmed", 120)
 		self.assertNotIn("Rollback", {verdict for _, verdict in self.checks_of(rollback)})
 		self.assertEqual(received, [])

@@ -10,6 +10,7 @@ from frappe.utils.background_jobs import is_job_enqueued
 from deploy_manager.api import verify_now
 from deploy_manager.services import monitoring, notifications, verification
 from deploy_manager.tests.fixtures import (
+	RECHECK_AFTER,
 	HealthySiteTestCase,
 	api_key_of,
 	bench_cmd,
@@ -249,6 +250,28 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		timing = next(r for r in post.results if r.check_name == ping)
 		self.assertEqual(timing.baseline, f"p50 {baseline:.0f} ms")
 		self.assertIn("against the baseline", timing.message)
+
+	def test_an_inconclusive_scheduled_verification_is_checked_again_once(self):
+		self.stop_workers("worker", "long worker")
+		try:
+			monitoring.verify_on_schedule()
+			first = frappe.get_last_doc("Verification Check", filters={"phase": "Scheduled"})
+			self.assertEqual(first.verdict, "Inconclusive", first.verdict_reason)
+			self.assertIn("Workers: no live worker on default, long", first.verdict_reason)
+		finally:
+			self.start_workers()
+		# The re-check, queued for its time on the short queue, finds the workers back.
+		wait_until(
+			lambda: frappe.get_all(
+				"Verification Check",
+				filters={"phase": "Scheduled", "creation": (">", first.creation)},
+				pluck="verdict",
+			),
+			RECHECK_AFTER + monitoring.HOP_SECONDS + 60,
+			"the scheduled re-check",
+		)
+		again = frappe.get_last_doc("Verification Check", filters={"phase": "Scheduled"})
+		self.assertEqual(again.verdict, "Confirm", again.verdict_reason)
 
 	def test_scheduled_verification_is_stored_without_a_deployment(self):
 		monitoring.verify_on_schedule()
