@@ -468,8 +468,9 @@ def verify(name: str) -> str:
 			verdict, due = frappe.db.get_value("Deployment", name, ["verdict", "next_check_at"])
 			if verdict != INCONCLUSIVE or not due:
 				break
-			time.sleep(max(0.0, time_diff_in_seconds(due, now_datetime())))
-			# The queued re-check may run first: then this one finds its time taken and returns.
+			if _judged_meanwhile(name, due):
+				continue
+			# The queued re-check did not come in time: run it here; taken meanwhile, it returns.
 			processes.bench(
 				"execute",
 				"deploy_manager.services.monitoring.recheck",
@@ -483,6 +484,24 @@ def verify(name: str) -> str:
 		frappe.db.commit()
 	frappe.db.rollback()
 	return frappe.db.get_value("Deployment", name, "status")
+
+
+def _judged_meanwhile(name: str, due) -> bool:
+	"""Wait until `due` for the queued re-check (which usually comes first and takes the time it is
+	due, with a lease); True when it judged the deployment meanwhile."""
+	while time_diff_in_seconds(due, now_datetime()) > 0:
+		time.sleep(2)
+		frappe.db.rollback()
+		if frappe.db.get_value("Deployment", name, "next_check_at") != due:
+			# Taken: wait for its judgement, which sets a new time (or none) when it is done.
+			taken = frappe.db.get_value("Deployment", name, "next_check_at")
+			while taken and frappe.db.get_value("Deployment", name, "next_check_at") == taken:
+				if time_diff_in_seconds(now_datetime(), taken) > 0:
+					return False  # the lease ran out: the re-check died
+				time.sleep(2)
+				frappe.db.rollback()
+			return True
+	return False
 
 
 def exit_code(name: str) -> int:

@@ -114,15 +114,19 @@ def watch(deployment: str, due: str, hop: int = 0):
 
 
 def recheck(deployment: str, due=None):
-	"""Verify a deployment in its window now and judge it. With `due`, only if that is still the time
-	set for it; the claim (a lease on `next_check_at`) keeps the chain, the sweep and a deploy command
-	waiting for its verdict from running it twice."""
+	"""Verify a deployment in its window now and judge it: with `due`, only if that is still the time
+	set for it; without, only if its re-check is lost (none set, or LOST_AFTER_SECONDS late). The claim
+	(a lease on `next_check_at`) keeps the chain, the sweep and a deploy command waiting for its verdict
+	from running it twice."""
 	due = get_datetime(due) if due else None
-	next_check = frappe.db.get_value("Deployment", deployment, "next_check_at", for_update=True)
-	doc = frappe.get_doc("Deployment", deployment)
-	if doc.status != lifecycle.MONITORING or (due and next_check != due):
+	status, next_check = frappe.db.get_value(
+		"Deployment", deployment, ["status", "next_check_at"], for_update=True
+	)
+	lost = not next_check or time_diff_in_seconds(now_datetime(), next_check) > LOST_AFTER_SECONDS
+	if status != lifecycle.MONITORING or (next_check != due if due else not lost):
 		frappe.db.commit()
 		return
+	doc = frappe.get_doc("Deployment", deployment)
 	frappe.db.set_value(
 		"Deployment",
 		deployment,

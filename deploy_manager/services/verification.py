@@ -35,7 +35,8 @@ PHASES = {
 
 # `verify` exits 3 when a site could not be verified at all (0-2 are the verdicts').
 COULD_NOT_VERIFY = 3
-# Runs of a verification further apart than this are not one episode of a failure.
+# Runs of the site's verification (without a deployment) further apart than this are not one
+# episode of a failure.
 RECENT_MINUTES = 15
 
 
@@ -83,7 +84,7 @@ def verify_site(
 			return None
 		not_stored = "deploy_manager is not installed on this site"
 	config = site_facts.settings()
-	failed_before = {} if not_stored else stored_failures(deployment)
+	failed_before = {} if not_stored else stored_failures(deployment, config.failures_in_a_row)
 	runs, name = [], ""
 	while True:
 		outcome = run_suite(deployment, failed_before)
@@ -154,7 +155,7 @@ def run_suite(deployment: str | None = None, failed_before: dict[str, int] | Non
 	started = time.monotonic()
 	config = site_facts.settings()
 	if failed_before is None:
-		failed_before = stored_failures(deployment)
+		failed_before = stored_failures(deployment, config.failures_in_a_row)
 	key_flows = site_facts.key_flows(config)
 	outside = site_facts.outside_target(deployment, config)
 	timings = performance.checks_for(
@@ -176,18 +177,22 @@ def failures_after(outcome: Outcome, failed_before: dict[str, int]) -> dict[str,
 	return {r.name: failed_before.get(r.name, 0) + 1 for r in outcome.results if r.status == checks.FAIL}
 
 
-def stored_failures(deployment: str | None) -> dict[str, int]:
-	"""Check name -> how many of the latest runs for `deployment` (or for the site, without one) it
-	failed in a row, over the last RECENT_MINUTES: older failures are not the same episode."""
+def stored_failures(deployment: str | None, runs_needed: int) -> dict[str, int]:
+	"""Check name -> how many of the latest runs for `deployment` it failed in a row, however far
+	apart (a closed site delays its re-checks); for the site without a deployment, over the last
+	RECENT_MINUTES only: an hourly run's failure is not the same episode as the next hour's."""
+	filters = {"deployment": deployment}
+	if not deployment:
+		filters = {
+			"deployment": ("is", "not set"),
+			"finished_at": (">=", add_to_date(now_datetime(), minutes=-RECENT_MINUTES)),
+		}
 	try:
 		latest = frappe.get_all(
 			"Verification Check",
-			filters={
-				"deployment": deployment or ("is", "not set"),
-				"finished_at": (">=", add_to_date(now_datetime(), minutes=-RECENT_MINUTES)),
-			},
+			filters=filters,
 			order_by="finished_at desc",
-			limit=10,
+			limit=max(1, runs_needed - 1),
 			pluck="name",
 		)
 	except Exception:

@@ -267,6 +267,9 @@ class ProbeApp:
 	def ensure_installed(self, site: str):
 		if not (self.path / ".git").exists():
 			self._create()
+		elif git(self.path, "rev-parse", "--abbrev-ref", "HEAD") != "main":
+			# Left detached by a run killed before its cleanup: tests start from the branch.
+			git(self.path, "checkout", "--quiet", "--force", "main")
 		self._make_importable()
 		list_app(NAME)
 		if NAME not in frappe.get_installed_apps():

@@ -126,7 +126,7 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		monitoring.monitor_deployments()
 		self.assertEqual(frappe.db.count("Verification Check", {"deployment": doc.name}), 1)
 
-		monitoring.recheck(doc.name)
+		monitoring.recheck(doc.name, doc.next_check_at)  # the queued re-check, run now
 		doc.reload()
 		self.assertEqual(doc.status, "Monitoring", "confirmed before the window ended")
 
@@ -209,7 +209,7 @@ class TestPostDeployFlow(HealthySiteTestCase):
 		title = f"dm_test.checkout_{doc.name}"
 		frappe.log_error(title=title, message="Traceback: KeyError: 'price'")
 		frappe.db.commit()
-		monitoring.recheck(doc.name)
+		monitoring.recheck(doc.name, doc.next_check_at)
 		doc.reload()
 		self.assertEqual((doc.status, doc.verdict), ("Rollback Recommended", "Rollback"))
 		self.assertIn(f"Error logs: 1 new kind(s) of error since the deploy: {title}", doc.verdict_reason)
