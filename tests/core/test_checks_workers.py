@@ -189,6 +189,23 @@ def test_failed_jobs_of_this_site_since_the_deploy_warn_by_name(bench):
 	assert background_jobs(bench.target()).message.startswith("4 failed jobs in the last 24 hours: ")
 
 
+def test_a_failed_job_id_queued_again_is_no_failure(bench):
+	# As Frappe's scheduler does: the same id for each run of a scheduled job.
+	bench.start_workers(all=["default", "short", "long"])
+	since = utcnow()
+	job = bench.enqueue("default", job_name="frappe.sessions.clear_expired_sessions")
+	bench.wait_for(lambda: bench.failed() == 1, "the failure")
+	assert background_jobs(bench.target(since=since)).status == WARN
+	bench.kill("all")
+	Queue(bench.queues["default"], connection=bench.redis).enqueue_call(
+		"worker_jobs.execute_job", kwargs=job.kwargs, job_id=job.id
+	)
+	# Still listed by the registry, but the job under that id is queued, not failed.
+	assert bench.failed() == 1
+	result = background_jobs(bench.target(since=since))
+	assert result.message == "1 queued, none failed since the deploy"
+
+
 def test_an_unreadable_failed_job_is_reported_rather_than_skipped(bench):
 	job = bench.enqueue("default")
 	Queue(bench.queues["default"], connection=bench.redis).remove(job)

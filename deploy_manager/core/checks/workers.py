@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 import redis
 from rq import Queue, Worker
 from rq.defaults import DEFAULT_WORKER_TTL
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.worker import WorkerStatus
 
@@ -185,7 +185,9 @@ def _failed_jobs(client: redis.Redis, queue_names, site: str, since: datetime) -
 		ids = client.zrevrange(FailedJobRegistry(queue_name, connection=client).key, 0, FAILED_SCAN - 1)
 		reached_older = False
 		for job in Job.fetch_many([i.decode() for i in ids], connection=client):
-			if job is None:
+			# A job id used again (Frappe's scheduled jobs keep theirs) stays in the registry after a
+			# failure while its job, queued anew since, is no failure: judged by the job itself.
+			if job is None or job.get_status(refresh=False) != JobStatus.FAILED:
 				continue
 			# A job abandoned by a dead worker has no end time: when it was last seen stands in.
 			ended = job.ended_at or job.last_heartbeat or job.started_at or job.enqueued_at or job.created_at
