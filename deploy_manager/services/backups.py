@@ -22,6 +22,7 @@ from frappe.utils.backups import get_backup_path, new_backup
 
 from deploy_manager.core import backups as integrity
 from deploy_manager.core import environment
+from deploy_manager.core.checks import Secret
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_settings,
 )
@@ -130,7 +131,8 @@ def verify(doc, first: bool = False):
 
 
 def _verify_file(row, path: str, tables: list[str], first: bool) -> integrity.Integrity:
-	passphrase = frappe.conf.get("backup_encryption_key") if row.encrypted else None
+	# A Secret: Frappe logs a timed-out job's locals, and redacts `passphrase` by no name of its own.
+	passphrase = backup_encryption_key() if row.encrypted else None
 	if row.file_type == "Database":
 		return integrity.verify_database(
 			path,
@@ -459,8 +461,14 @@ def _feed(command: list[str], first: bytes, lines) -> subprocess.CompletedProces
 		)
 
 
-def _gpg_decrypt(database: str) -> subprocess.Popen:
+def backup_encryption_key() -> Secret | None:
+	"""The site's backup encryption key, masked in every repr (so in tracebacks with their locals)."""
 	key = frappe.conf.get("backup_encryption_key")
+	return Secret(key) if key else None
+
+
+def _gpg_decrypt(database: str) -> subprocess.Popen:
+	key = backup_encryption_key()
 	if not key:
 		raise ValueError("the dump is encrypted and this site has no backup_encryption_key")
 	gpg = subprocess.Popen(

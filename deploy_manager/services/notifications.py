@@ -6,9 +6,9 @@ import frappe
 import requests
 from frappe import _
 from frappe.utils import get_url_to_form
-from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
+from deploy_manager.core import outbound
 from deploy_manager.core.formatting import describe_moves
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_secret,
@@ -111,17 +111,17 @@ def post_webhook(deployment: str, text: str):
 
 
 def _retrying_session() -> requests.Session:
-	"""For posts to another service: a refused connection, 429 or 5xx is tried again, with backoff."""
+	"""For posts to another service: a refused connection, 429 or 5xx is tried again, with backoff.
+	Its own backoff, not the service's Retry-After: a service asking for an hour would hold the worker
+	that long. Never to link-local or metadata addresses (`core.outbound`)."""
 	retries = Retry(
 		total=WEBHOOK_RETRIES,
 		backoff_factor=0.5,
 		status_forcelist=(429, 500, 502, 503, 504),
 		allowed_methods=None,
+		respect_retry_after_header=False,
 	)
-	session = requests.Session()
-	session.mount("http://", HTTPAdapter(max_retries=retries))
-	session.mount("https://", HTTPAdapter(max_retries=retries))
-	return session
+	return outbound.session(max_retries=retries)
 
 
 def confirmed(doc):

@@ -67,6 +67,7 @@ def key_flows(config: frappe._dict) -> list[Flow]:
 			row.expected_text or "",
 			flt(row.time_limit) or 5.0,
 			bool(row.as_api_user),
+			bool(row.allow_post_as_api_user),
 		)
 		for row in config.key_flows
 	]

@@ -261,3 +261,24 @@ class TestBackupPermissions(FrappeTestCase):
 		self.assertIn("queued", backup_now())
 		with self.assertRaises(frappe.DoesNotExistError):
 			check_backup("BKP-1999-99999")
+
+
+class TestSecretsInTracebacks(FrappeTestCase):
+	"""Frappe logs a timed-out or failed job with every frame's locals, redacting only names such as
+	password, secret, token and key: the backup encryption key is held where no such name covers it."""
+
+	def test_the_backup_encryption_key_stays_out_of_a_traceback_with_locals(self):
+		self.addCleanup(frappe.local.conf.pop, "backup_encryption_key", None)
+		frappe.local.conf.backup_encryption_key = "dm-tests-gpg-passphrase-4f1c"
+
+		def logged(passphrase) -> str:
+			try:
+				raise TimeoutError("Task exceeded maximum timeout value")
+			except TimeoutError:
+				return frappe.get_traceback(with_context=True)
+
+		# A plain str under that name is shown: the scan would see a leak.
+		self.assertIn("dm-tests-gpg-passphrase-4f1c", logged(str(backups.backup_encryption_key())))
+		held = logged(backups.backup_encryption_key())
+		self.assertNotIn("dm-tests-gpg-passphrase-4f1c", held)
+		self.assertIn("passphrase = '********'", held)

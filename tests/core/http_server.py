@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @contextmanager
 def serve(routes: dict):
-	"""routes: path -> (status, body), a number of seconds to hang before answering 200, or a function
+	"""routes: path -> (status, body) or (status, body, headers), a number of seconds to hang before answering 200, or a function
 	called for each request that returns (status, body).
 
 	The server keeps each request's Host header in `hosts` and (method, path, headers) in `requests`.
@@ -24,9 +24,11 @@ def serve(routes: dict):
 			if isinstance(route, int | float):
 				time.sleep(route)
 				route = (200, {"message": "pong"})
-			status, body = route
+			status, body, *headers = route
 			data = (json.dumps(body) if isinstance(body, dict) else body).encode()
 			self.send_response(status)
+			for name, value in (headers[0] if headers else {}).items():
+				self.send_header(name, value)
 			self.send_header("Content-Length", str(len(data)))
 			self.end_headers()
 			if self.command != "HEAD":

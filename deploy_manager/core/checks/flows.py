@@ -32,6 +32,8 @@ class Flow:
 	# Seconds: slower than this is worth a warning (timing against the baseline is performance's).
 	time_limit: float = 5.0
 	as_api_user: bool = False
+	# A POST as the API user writes with its rights on every run: only when a System Manager said so.
+	post_allowed: bool = False
 
 	def __post_init__(self):
 		on_site(self.path)
@@ -60,6 +62,10 @@ def auth_headers(target: Target, as_api_user: bool) -> dict:
 def run_flow(flow: Flow, target: Target) -> CheckResult:
 	if flow.as_api_user and not target.extra.get("api_token"):
 		return CheckResult(FAIL, f"{flow.label} runs as an API user, but no API key and secret are set")
+	if flow.method == "POST" and flow.as_api_user and not flow.post_allowed:
+		return CheckResult(
+			WARN, f"{flow.label} not sent: a POST as API user must be marked POST as API User Allowed"
+		)
 	# A flow may take up to its limit and more; the request waits twice that before giving up.
 	timeout = max(target.request_timeout, 2 * flow.time_limit)
 	response = answered(target, flow.path, flow.method, auth_headers(target, flow.as_api_user), timeout)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import requests
 
+from deploy_manager.core import outbound
 from deploy_manager.core.checks import FAIL, OUTSIDE, PASS, CheckResult, Target, register, some
 
 
@@ -16,13 +17,14 @@ def request(
 	# The bench's own port serves every site: the Host header picks ours. Redirects are followed
 	# (http to https, say): where they lead is what users get.
 	headers = {**({"Host": target.host} if target.host else {}), **(headers or {})}
-	return requests.request(
-		method,
-		target.url.rstrip("/") + on_site(path),
-		headers=headers,
-		timeout=timeout or target.request_timeout,
-		allow_redirects=True,
-	)
+	with outbound.session() as session:
+		return session.request(
+			method,
+			target.url.rstrip("/") + on_site(path),
+			headers=headers,
+			timeout=timeout or target.request_timeout,
+			allow_redirects=True,
+		)
 
 
 def on_site(path: str) -> str:
@@ -44,6 +46,8 @@ def answered(
 		return CheckResult(FAIL, f"{path} did not answer within {timeout:g}s")
 	except requests.ConnectionError:
 		return CheckResult(FAIL, f"nothing answers at {target.url}")
+	except outbound.RefusedAddress as e:
+		return CheckResult(FAIL, f"{path} not asked: {e}")
 	if response.status_code == 503:
 		return CheckResult(FAIL, f"{path} answers 503: the site is in maintenance mode or down", value="503")
 	return response

@@ -12,6 +12,7 @@ import time
 
 import requests
 
+from deploy_manager.core import outbound
 from deploy_manager.core.checks import FAIL, OUTSIDE, PASS, WARN, CheckResult, Target, gathered, register
 
 
@@ -94,7 +95,8 @@ def _unanswered(urls: list[str], timeout: float) -> dict[str, str]:
 
 def _ask(url: str, timeout: float, reasons: dict):
 	try:
-		response = requests.get(url, timeout=timeout)
+		with outbound.session() as session:
+			response = session.get(url, timeout=timeout)
 	except requests.Timeout:
 		reasons[url] = f"no answer within {timeout:g}s"
 	except Exception as e:

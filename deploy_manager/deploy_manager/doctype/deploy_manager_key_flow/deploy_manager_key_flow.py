@@ -14,6 +14,7 @@ class DeployManagerKeyFlow(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
+		allow_post_as_api_user: DF.Check
 		as_api_user: DF.Check
 		expected_status: DF.Int
 		expected_text: DF.Data | None

@@ -10,7 +10,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, flt, get_bench_path
 
-from deploy_manager.core import environment
+from deploy_manager.core import environment, outbound
 from deploy_manager.core.checks.http import on_site
 from deploy_manager.core.preflight import clock
 
@@ -86,20 +86,25 @@ class DeployManagerSettings(Document):
 						"Row {0}: key flow path {1} must be a path on this site, starting with a single /"
 					).format(row.idx, frappe.bold(row.path))
 				)
+			if row.method == "POST" and row.as_api_user and not row.allow_post_as_api_user:
+				# Every five minutes, with that user's rights: a write someone must have meant.
+				frappe.throw(
+					_("Row {0}: a POST as API user runs only when marked POST as API User Allowed").format(
+						row.idx
+					)
+				)
 		for url in (self.external_urls or "").split():
 			_require_http_url(url, _("External URL"))
 		webhook = self.get_password("webhook_url", raise_exception=False) if self.webhook_url else ""
 		if webhook:
 			# Said without the URL: it holds the webhook's token.
-			_require_http_url(webhook, _("Webhook URL"), show=False)
+			_require_http_url(webhook, _("Webhook URL"), show=False, secret=True)
 		if self.api_secret and not self.api_key:
 			frappe.throw(_("Set the API Key that goes with the API Secret"))
-		if self.production_url:
-			_require_http_url(self.production_url, _("Production Site URL"))
-			parts = urlsplit(self.production_url)
-			if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-				# The API secret goes with every confirmation.
-				frappe.throw(_("Production Site URL must be https (http only on this machine)"))
+		for url_field, label in (("site_url", _("Site URL")), ("production_url", _("Production Site URL"))):
+			if self.get(url_field):
+				_require_http_url(self.get(url_field), label, secret=True)
+		self._forget_secrets_of_moved_urls()
 		for row in self.freeze_windows:
 			if not any((row.from_date, row.to_date, row.weekday, row.from_time, row.to_time)):
 				frappe.throw(
@@ -120,13 +125,36 @@ class DeployManagerSettings(Document):
 				_("One preflight rule per item: {0} is listed twice").format(", ".join(sorted(twice)))
 			)
 
+	def _forget_secrets_of_moved_urls(self):
+		"""A secret was given for one URL: when the URL moves and no new secret comes with it, the old
+		one is cleared, so whoever moves a URL cannot send the stored secret to a host of their own."""
+		if self.is_new() or not self.get_doc_before_save():
+			return
+		for url_field, secret_field in (
+			("site_url", "api_secret"),
+			("production_url", "production_api_secret"),
+		):
+			given = self.get(secret_field) and not self.is_dummy_password(self.get(secret_field))
+			if self.has_value_changed(url_field) and self.get(secret_field) and not given:
+				self.set(secret_field, None)
+				frappe.msgprint(
+					_("{0} moved: the {1} stored for it is cleared; set it again for the new URL").format(
+						_(self.meta.get_label(url_field)), _(self.meta.get_label(secret_field))
+					),
+					alert=True,
+				)
 
-def _require_http_url(url: str, label: str, show: bool = True):
+
+def _require_http_url(url: str, label: str, show: bool = True, secret: bool = False):
+	"""An http(s) URL the server may ask; one that carries a secret is https unless on this machine."""
 	parts = urlsplit(url)
+	shown = frappe.bold(url) if show else ""
 	if parts.scheme not in ("http", "https") or not parts.hostname:
-		frappe.throw(
-			_("{0} {1} must be an http or https URL").format(label, frappe.bold(url) if show else "")
-		)
+		frappe.throw(_("{0} {1} must be an http or https URL").format(label, shown))
+	if why := outbound.refusal(url, resolve=False):
+		frappe.throw(_("{0} {1} is refused: {2}").format(label, shown, why))
+	if secret and parts.scheme != "https" and not outbound.is_loopback(parts.hostname):
+		frappe.throw(_("{0} {1} must be https (http only on this machine)").format(label, shown))
 
 
 def get_settings() -> frappe._dict:
