@@ -26,6 +26,7 @@ from deploy_manager.core.checks import Secret
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_settings,
 )
+from deploy_manager.services import lock_guard
 from deploy_manager.services.site_state import snapshot_apps
 
 KINDS = {
@@ -315,7 +316,7 @@ def drill(doc) -> None:
 	try:
 		_require_restorable(doc)
 		database = next(path_of(row.path) for row in doc.files if row.file_type == "Database")
-		with _root() as root:
+		with admin_connection() as root:
 			root.cursor().execute(f"CREATE DATABASE `{scratch}`")
 			try:
 				_restore(database, scratch, doc.encrypted)
@@ -343,7 +344,7 @@ def _require_restorable(doc):
 		raise ValueError(f"{doc.name} has no table counts recorded at backup time to compare with")
 
 
-class _root:
+class admin_connection:
 	"""A connection with the bench's database admin (root_login/root_password, as `bench new-site`
 	uses), which may create and drop the scratch database."""
 
@@ -395,6 +396,11 @@ def pipe_dump(
 		options = os.path.join(private, "client.cnf")
 		with open(os.open(options, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
 			f.write(f"[client]\nuser={_quoted(login)}\npassword={_quoted(password)}\n")
+			# The server's own bound on lock waits, behind the lock guard's (which names the holder).
+			wait = 2 * lock_guard.bound()
+			f.write(
+				f"[mysql]\ninit-command=SET SESSION lock_wait_timeout={wait}, innodb_lock_wait_timeout={wait}\n"
+			)
 		connect = (
 			[f"--socket={frappe.conf.db_socket}"]
 			if frappe.conf.db_socket

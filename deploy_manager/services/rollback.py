@@ -248,7 +248,9 @@ class Rollback(Steps):
 					)
 					self.step(f"build {move.app}", lambda m=move: processes.build(m.app))
 				self.step("restore", self.restore, touches_database=True)
-				self.step("migrate", lambda: self.bench("migrate", "--skip-search-index"))
+				self.step(
+					"migrate", lambda: self.bench("migrate", "--skip-search-index"), touches_database=True
+				)
 				self.step("clear cache", lambda: self.bench("clear-cache"))
 		except BaseException as e:
 			# BaseException: an operator's Ctrl-C must not leave the site in maintenance either.

@@ -1,11 +1,12 @@
 """The steps of one deploy or rollback: each timed and logged on its Deployment, and what the steps so
 far have done (the database touched or not), which decides how a failure is recovered from."""
 
+import contextlib
 import time
 
 import frappe
 
-from deploy_manager.services import closing
+from deploy_manager.services import closing, lock_guard
 from deploy_manager.services.processes import OUTPUT_KEPT
 
 
@@ -17,15 +18,26 @@ class Steps:
 		self.current = ""
 		# Once a step that writes to the database has begun, only a restore undoes it.
 		self.database_touched = False
+		# What the lock guard said during the step that failed, for its log.
+		self.lock_reports: list[str] = []
 
 	def step(self, title: str, fn, touches_database: bool = False):
+		"""Run one step; one that writes to the database runs under the lock guard (the site is closed
+		by then): it never waits for a lock longer than the bound without saying so."""
 		self.current = title
 		self.database_touched = self.database_touched or touches_database
 		closing.note_step(title)
+		self.lock_reports = []
 		started = time.monotonic()
-		output = fn()
+		with lock_guard.guarded(title) if touches_database else contextlib.nullcontext() as guard:
+			try:
+				output = fn()
+			finally:
+				self.lock_reports = guard.reports if guard else []
 		took = time.monotonic() - started
 		text = output if isinstance(output, str) else ""
+		for report in self.lock_reports:
+			self.doc.add_log(f"{title}: {report}")
 		self.doc.add_log(
 			f"{title}: done in {took:.1f}s" + (f"\n{text[-OUTPUT_KEPT:]}" if text.strip() else "")
 		)
@@ -43,6 +55,8 @@ class Steps:
 					frappe.connect(site=frappe.local.site)
 				self.doc.reload()
 				self.doc.update(fields)
+				for report in self.lock_reports:
+					self.doc.add_log(f"{self.current}: {report}")
 				if output := getattr(error, "output", ""):
 					self.doc.add_log(f"{self.current} output:\n{output}")
 				self.doc.fail(reason, log=reason + (f"\n{more}" if more else ""))

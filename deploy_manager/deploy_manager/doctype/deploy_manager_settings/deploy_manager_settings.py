@@ -23,6 +23,7 @@ DEFAULT_WHEN_ZERO = (
 	"performance_samples",
 	"performance_threshold",
 	"backup_max_age",
+	"lock_wait_timeout",
 )
 
 
@@ -55,6 +56,7 @@ class DeployManagerSettings(Document):
 		friday_freeze: DF.Literal["Production", "All environments", "Off"]
 		keep_backups_days: DF.Int
 		key_flows: DF.Table[DeployManagerKeyFlow]
+		lock_wait_timeout: DF.Int
 		monitoring_window: DF.Int
 		notify_by_email: DF.Check
 		performance_samples: DF.Int
