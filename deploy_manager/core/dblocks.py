@@ -11,6 +11,8 @@ fails naming the blocker instead of waiting. A connection from another host or o
 user is never ended.
 """
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +47,12 @@ class Connection:
 		host, _, port = self.host.rpartition(":")
 		host = host if host and port.isdigit() else self.host
 		return LOOPBACK if host in ("localhost", "127.0.0.1", "::1", "::ffff:127.0.0.1") else host
+
+	@property
+	def port(self) -> int | None:
+		"""The client's port, for a TCP connection."""
+		port = self.host.rpartition(":")[2]
+		return int(port) if ":" in self.host and port.isdigit() else None
 
 	@property
 	def waiting(self) -> bool:
@@ -128,15 +136,22 @@ def holdup(
 	site_user: str,
 	bench_machine: str,
 	step_users: set[str],
+	ours_known: bool,
 ) -> Holdup | None:
-	"""Who of `step_users` waits for a lock on `database` and who may hold it: the other connections
-	using it that are not waiting themselves (those in a transaction or running, when that can be
-	told). Leftovers are the site user's connections from the bench's own host; the rest are from
-	outside."""
+	"""Who of the step waits for a lock on `database`, and who may hold it up.
+
+	With `ours_known` (`ours` holds every connection of the step's processes, told by their client
+	ports), the step's waiting connections wait, and any other connection using the database that is
+	in a transaction or running may hold them up. Otherwise (a unix socket has no port to tell them
+	by) waiters are the waiting connections of `step_users`, and only connections idle inside a
+	transaction count as holders: a running statement may be the step's own. Leftovers are the site
+	user's connections from the bench's own host; the rest are from outside."""
 	waiters = [
 		c
 		for c in connections
-		if c.waiting and c.concerns(database) and c.user in step_users and c.id not in ours
+		if c.waiting
+		and c.concerns(database)
+		and ((c.id in ours) if ours_known else (c.user in step_users and c.id not in ours))
 	]
 	if not waiters:
 		return None
@@ -145,16 +160,58 @@ def holdup(
 		for c in connections
 		if c.db == database and not c.waiting and c.id not in ours and c.command not in IDLE[1:]
 	]
-	if all(c.in_transaction is not None for c in using):
+	if not ours_known:
+		using = [c for c in using if c.command == "Sleep" and c.in_transaction is not False]
+	elif all(c.in_transaction is not None for c in using):
 		using = [c for c in using if c.in_transaction or c.command not in IDLE]
 	leftovers = [c for c in using if c.user == site_user and c.machine == bench_machine]
 	return Holdup(waiters, leftovers, [c for c in using if c not in leftovers])
+
+
+def client_ports(root: int) -> set[int]:
+	"""Local ports of the TCP connections held by process `root` and its descendants (Linux /proc):
+	the ports the database server shows in the process list's Host column."""
+	parents = {}
+	for entry in os.listdir("/proc"):
+		if entry.isdigit():
+			try:
+				with open(f"/proc/{entry}/stat") as f:
+					# "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+					parents[int(entry)] = int(f.read().rpartition(")")[2].split()[1])
+			except (OSError, IndexError, ValueError):
+				continue  # ended meanwhile
+	family, grown = {root}, True
+	while grown:
+		more = {pid for pid, parent in parents.items() if parent in family} - family
+		family |= more
+		grown = bool(more)
+	sockets = set()
+	for pid in family:
+		try:
+			for fd in os.listdir(f"/proc/{pid}/fd"):
+				with contextlib.suppress(OSError):
+					link = os.readlink(f"/proc/{pid}/fd/{fd}")
+					if link.startswith("socket:["):
+						sockets.add(link[8:-1])
+		except OSError:
+			continue
+	ports = set()
+	for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+		with contextlib.suppress(OSError), open(table) as f:
+			for line in f.readlines()[1:]:
+				fields = line.split()
+				if len(fields) > 9 and fields[9] in sockets:
+					ports.add(int(fields[1].rpartition(":")[2], 16))
+	return ports
 
 
 class LockGuard:
 	"""Watches `database` from a connection of its own (`connect()`, autocommit) in a thread while a
 	step runs; use as a context manager around the step. `say` gets each report as it happens (from
 	the guard's thread); `reports` keeps them all for the step's log.
+
+	The step's connections are those of this process and its children (`step_pid`), told by their
+	client ports: only they are waiters, and never ended as leftovers.
 
 	- it waits: what it waits for and every connection that may hold it up, said once each;
 	- after GRACE seconds, with `end_leftovers`, the leftovers are ended (KILL CONNECTION);
@@ -171,9 +228,12 @@ class LockGuard:
 		say: Callable[[str], None] = print,
 		end_leftovers: bool = True,
 		ours: set[int] | None = None,
+		step_pid: int | None = None,
 	):
 		self.connect, self.database, self.site_user, self.bound = connect, database, site_user, bound
 		self.say, self.end_leftovers, self.ours = say, end_leftovers, set(ours or ())
+		# The step runs in this process or in its children.
+		self.step_pid = step_pid or os.getpid()
 		self.reports: list[str] = []
 		self.stopped = ""
 		self._told: set[int] = set()
@@ -189,7 +249,8 @@ class LockGuard:
 				"SELECT ID, USER, HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()"
 			)
 			own, user, host = cursor.fetchone()
-		self.ours.add(int(own))
+		self.own = int(own)
+		self.ours.add(self.own)
 		# The step's statements run as the site's user or as this guard's login (a restore's admin).
 		self.step_users = {self.site_user, user}
 		self.machine = Connection(0, user, host, None, "", 0, "", "", None).machine
@@ -216,13 +277,18 @@ class LockGuard:
 
 	def look(self) -> Holdup | None:
 		"""One look at the process list: report, end leftovers, stop the step past the bound."""
+		connections = read_process_list(self.connection)
+		ports = client_ports(self.step_pid)
+		# The step's connections: this process's and its children's, told by their client ports.
+		mapped = {c.id for c in connections if c.port in ports and c.machine == self.machine} - {self.own}
 		found = holdup(
-			read_process_list(self.connection),
+			connections,
 			self.database,
-			self.ours,
+			self.ours | mapped,
 			self.site_user,
 			self.machine,
 			self.step_users,
+			ours_known=bool(mapped),
 		)
 		if not found:
 			self._since.clear()
