@@ -27,10 +27,13 @@ _watched: dict[str, dict] = {}
 _exit_handler_registered = False
 
 
-def watch(deployment: str, pending_patches: list[str]):
+def watch(deployment: str, pending_patches: list[str], lock_guard=None):
+	"""Leave a note for `deployment` when this process exits; with what `lock_guard` (a running
+	core.dblocks.LockGuard) said, unless `stop_lock_guard` took it first."""
 	global _exit_handler_registered
 	site = frappe.local.site
 	_watched[site] = {
+		"lock_guard": lock_guard,
 		"deployment": deployment,
 		"note": str(_note_path(deployment)),
 		"touched_tables_file": os.path.abspath(frappe.get_site_path("touched_tables.json")),
@@ -47,6 +50,15 @@ def current_deployment() -> str | None:
 	"""The Deployment this process opened for the site being migrated, if any."""
 	watched = _watched.get(frappe.local.site)
 	return watched["deployment"] if watched else None
+
+
+def stop_lock_guard() -> list[str]:
+	"""Stop the lock guard of this site's migrate; returns what it said."""
+	watched = _watched.get(frappe.local.site) or {}
+	if guard := watched.pop("lock_guard", None):
+		guard.__exit__(None, None, None)
+		return guard.reports
+	return []
 
 
 def close_failed():
@@ -98,6 +110,8 @@ def _write_note(watched: dict, error: str):
 		"pending_patches": watched["pending_patches"],
 		"touched_tables": [],
 	}
+	if guard := watched.get("lock_guard"):
+		note["lock_waits"], note["lock_stopped"] = guard.reports, guard.stopped
 	with contextlib.suppress(OSError, ValueError):
 		note["touched_tables"] = json.loads(Path(watched["touched_tables_file"]).read_text())
 	path = Path(watched["note"])

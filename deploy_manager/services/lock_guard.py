@@ -28,10 +28,32 @@ def bound() -> int:
 
 
 @contextlib.contextmanager
-def guarded(step: str, site_closed: bool = True):
-	"""Watch the site's database while the step inside runs; a step the guard stopped raises
-	LockWaitStopped naming what held it. Once the site is closed the site's own leftover
-	connections are ended; while it is open, only named."""
+def guarded(step: str):
+	"""Watch the site's database while the step inside runs, in this process or its children (the site
+	is closed: its own leftover connections are ended); a step the guard stopped raises
+	LockWaitStopped naming what held it."""
+	guard = _guard(step, site_closed=True, ours=_own_connection())
+	with guard:
+		try:
+			yield guard
+		except BaseException as e:
+			if guard.stopped:
+				raise LockWaitStopped(f"{guard.stopped} ({type(e).__name__}: {e})") from e
+			raise
+
+
+def watch_migrate() -> LockGuard:
+	"""The guard of a `bench migrate` run by hand or by `bench update`, from inside that migrate
+	process: started by before_migrate, stopped by after_migrate (a migrate that dies takes it along).
+	Such a migrate leaves the site open unless its operator closed it: only a closed site's leftovers
+	are ended. Past the bound the waiting statement is ended all the same: while an ALTER waits, every
+	new query on its table queues behind it, so a waiting migrate is an outage of that table."""
+	guard = _guard("migrate", site_closed=bool(cint(frappe.conf.maintenance_mode)))
+	guard.__enter__()
+	return guard
+
+
+def _guard(step: str, site_closed: bool, ours: set[int] | None = None) -> LockGuard:
 	logger = frappe.logger("deploy_manager")
 	site = frappe.local.site
 
@@ -40,22 +62,15 @@ def guarded(step: str, site_closed: bool = True):
 		print(f"{step}: {text}", file=sys.stderr, flush=True)
 		logger.warning(f"{site}: {step}: {text}")
 
-	guard = LockGuard(
+	return LockGuard(
 		_connect,
 		frappe.conf.db_name,
 		frappe.conf.db_user or frappe.conf.db_name,
 		bound(),
 		say=say,
 		end_leftovers=site_closed,
-		ours=_own_connection(),
+		ours=ours,
 	)
-	with guard:
-		try:
-			yield guard
-		except BaseException as e:
-			if guard.stopped:
-				raise LockWaitStopped(f"{guard.stopped} ({type(e).__name__}: {e})") from e
-			raise
 
 
 def _connect():

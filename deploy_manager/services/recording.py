@@ -18,7 +18,7 @@ from frappe.utils import get_datetime, now_datetime
 from deploy_manager.core.deployments import AppState, compare, failure_reason, find_failing_patch
 from deploy_manager.core.formatting import describe_moves
 from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
-from deploy_manager.services import backups, exit_notes
+from deploy_manager.services import backups, exit_notes, lock_guard
 from deploy_manager.services.monitoring import enqueue_post_deploy_verification
 from deploy_manager.services.site_state import (
 	IN_DEPLOY,
@@ -90,14 +90,25 @@ def _open_deployment():
 		doc = frappe.get_doc("Deployment", adopted)
 		doc.add_log(f"migrate started (pid {os.getpid()})")
 		doc.save(ignore_permissions=True)
+		guard = None  # the deploy command guards its migrate from outside
 	else:
 		doc = _new_deployment("Bench Migrate", snapshot_apps())
+		guard = _start_lock_guard(doc)
 		doc.insert(ignore_permissions=True)
-	exit_notes.watch(doc.name, pending_patches())
+	exit_notes.watch(doc.name, pending_patches(), guard)
 	# Committed at once (and last, as a commit ends our savepoint): if a later before_migrate hook
 	# fails, Frappe rolls the phase back, and the record of this migrate must survive that.
 	frappe.db.commit()
 	exit_notes.discard(settled)
+
+
+def _start_lock_guard(doc):
+	"""The lock guard of this migrate; one that cannot start is noted, and the migrate goes on."""
+	try:
+		return lock_guard.watch_migrate()
+	except Exception as e:
+		doc.add_log(f"lock guard not started: {e}")
+		return None
 
 
 def _close_deployment():
@@ -105,6 +116,7 @@ def _close_deployment():
 	if not name or frappe.db.get_value("Deployment", name, "status") != lifecycle.IN_PROGRESS:
 		return
 	doc = frappe.get_doc("Deployment", name)
+	doc.add_lock_waits("migrate", exit_notes.stop_lock_guard())
 	before = [AppState(r.app, r.from_version, r.from_branch, r.from_commit, r.dirty) for r in doc.apps]
 	doc.set_apps(compare(before, snapshot_apps()))
 	doc.set("patches", _patches_between(doc.started_at, now_datetime()))
@@ -220,7 +232,11 @@ def _mark_failed(doc, note: dict):
 	doc.set("patches", _patches_between(doc.started_at, ended or now_datetime()))
 	if failing := find_failing_patch(tb, pending):
 		doc.append("patches", {"patch": failing, "status": "Failed", "traceback": tb})
-	doc.fail(failure_reason(tb, pending, left_note=bool(note)))
+	doc.add_lock_waits("migrate", note.get("lock_waits") or [])
+	reason = failure_reason(tb, pending, left_note=bool(note))
+	if stopped := note.get("lock_stopped"):
+		reason = f"Migrate stopped by the lock guard: {stopped}. {reason}"
+	doc.fail(reason)
 	doc.finished_at = ended
 
 

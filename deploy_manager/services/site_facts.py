@@ -319,16 +319,18 @@ def _as_utc(moment: datetime) -> datetime:
 
 def _migration_facts(deployment: str | None) -> dict:
 	deployment = deployment or current_deployment()
-	skipped, failed = [], ""
+	skipped, failed, lock_waits = [], "", []
 	if deployment:
 		doc = frappe.get_doc("Deployment", deployment)
 		skipped = [p.patch for p in doc.patches if p.status == "Skipped"]
+		lock_waits = (doc.lock_waits or "").splitlines()
 		if doc.status == lifecycle.FAILED:
 			failed = doc.failure_reason or "the migrate failed"
 	return {
 		"pending": pending_patches(),
 		"skipped": skipped,
 		"failed": failed,
+		"lock_waits": lock_waits,
 		"apps": [frappe.get_app_path(app) for app in frappe.get_installed_apps()],
 		"hashes": dict(frappe.get_all("DocType", fields=["name", "migration_hash"], as_list=True)),
 	}

@@ -36,8 +36,7 @@ class Steps:
 				self.lock_reports = guard.reports if guard else []
 		took = time.monotonic() - started
 		text = output if isinstance(output, str) else ""
-		for report in self.lock_reports:
-			self.doc.add_log(f"{title}: {report}")
+		self.doc.add_lock_waits(title, self.lock_reports)
 		self.doc.add_log(
 			f"{title}: done in {took:.1f}s" + (f"\n{text[-OUTPUT_KEPT:]}" if text.strip() else "")
 		)
@@ -55,8 +54,7 @@ class Steps:
 					frappe.connect(site=frappe.local.site)
 				self.doc.reload()
 				self.doc.update(fields)
-				for report in self.lock_reports:
-					self.doc.add_log(f"{self.current}: {report}")
+				self.doc.add_lock_waits(self.current, self.lock_reports)
 				if output := getattr(error, "output", ""):
 					self.doc.add_log(f"{self.current} output:\n{output}")
 				self.doc.fail(reason, log=reason + (f"\n{more}" if more else ""))

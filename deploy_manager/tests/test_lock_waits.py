@@ -9,7 +9,10 @@ import subprocess
 import frappe
 import pymysql
 
+from deploy_manager.core.checks import WARN, Target
+from deploy_manager.core.checks.migrations import migrations
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
+from deploy_manager.services import recording, site_facts
 from deploy_manager.services.backups import admin_connection
 from deploy_manager.tests.fixtures import DeployTestCase, bench_cmd, fresh_snapshot, spawn
 
@@ -130,6 +133,49 @@ class TestLockWaits(DeployTestCase):
 		self.assertEqual(self.flags(), flags)
 		blocker.ping(reconnect=False)  # alive: not ours to end
 		self.assertNotIn("dm_lock_probe", frappe.db.get_table_columns("ToDo"))
+
+	def test_a_bench_migrate_on_an_open_site_stops_at_the_bound_and_its_record_names_the_holder(self):
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		patch = self.probe.add_patch(
+			'frappe.db.sql_ddl("alter table `tabToDo` add column `dm_lock_probe` int")\n'
+		)
+		self.addCleanup(self.settle, patch)
+		holder = self.hold_todo()
+		done = self.run_bench("migrate", "--skip-search-index")
+		self.assertNotEqual(done.returncode, 0, done.stdout)
+		self.assertIn(f"held by connection {holder.thread_id()}", done.stderr)
+		holder.close()
+		recording.settle_finished_migrates()  # the hourly job, as the next migrate would
+		doc = self.latest("Bench Migrate")
+		self.assertEqual(doc.status, "Failed")
+		self.assertTrue(
+			doc.failure_reason.startswith("Migrate stopped by the lock guard: waited"), doc.failure_reason
+		)
+		self.assertIn(f"connection {holder.thread_id()} (", doc.failure_reason)
+		self.assertIn("the site is open", doc.failure_reason)
+		self.assertIn(f"held by connection {holder.thread_id()}", doc.lock_waits)
+		check = migrations(Target(extra={"migrations": site_facts._migration_facts(doc.name)}))
+		self.assertIn("Migrate stopped by the lock guard", check.message)
+
+	def test_a_bench_migrate_on_a_closed_site_ends_the_leftover_and_its_check_warns(self):
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		patch = self.probe.add_patch(
+			'frappe.db.sql_ddl("alter table `tabToDo` add column `dm_lock_probe` int")\n'
+		)
+		self.addCleanup(self.settle, patch)
+		bench_cmd(self.site, "set-config", "maintenance_mode", "1", "--parse", check=True)
+		self.addCleanup(bench_cmd, self.site, "set-config", "maintenance_mode", "0", "--parse", check=True)
+		leftover = self.hold_todo()
+		done = self.run_bench("migrate", "--skip-search-index")
+		self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+		doc = self.latest("Bench Migrate")
+		self.assertNotEqual(doc.status, "Failed", doc.failure_reason)
+		self.assertIn(f"migrate: ended the site's leftover connection {leftover.thread_id()}", doc.lock_waits)
+		self.assertIn("dm_lock_probe", frappe.db.get_table_columns("ToDo"))
+		check = migrations(Target(extra={"migrations": site_facts._migration_facts(doc.name)}))
+		self.assertEqual(check.status, WARN, check.message)
+		self.assertIn("waited for database locks", check.message)
+		self.assertIn(f"held by connection {leftover.thread_id()}", check.message)
 
 	def drop_outsider(self):
 		with admin_connection() as root, root.cursor() as cursor:

@@ -26,13 +26,14 @@ def make_app(tmp_path):
 	return app, hashes
 
 
-def facts(apps, hashes, pending=(), skipped=(), failed=""):
+def facts(apps, hashes, pending=(), skipped=(), failed="", lock_waits=()):
 	return Target(
 		extra={
 			"migrations": {
 				"pending": list(pending),
 				"skipped": list(skipped),
 				"failed": failed,
+				"lock_waits": list(lock_waits),
 				"apps": [str(a) for a in apps],
 				"hashes": hashes,
 			}
@@ -118,6 +119,30 @@ def test_skipped_patches_alone_warn(tmp_path):
 	app, hashes = make_app(tmp_path)
 	result = migrations(facts([app], hashes, skipped=["shop.patches.v1.fix"]))
 	assert (result.status, result.value) == (WARN, "0 pending, 1 skipped, 0 out of sync")
+
+
+WAITED = (
+	"migrate: waiting 0 s for a lock on _abc: waits: connection 7 (_abc@127.0.0.1:5001, db _abc: Query, 0 s,"
+	" Waiting for table metadata lock): ALTER TABLE `tabToDo` ...; held by connection 5 (_abc@127.0.0.1:4000,"
+	" db _abc: Sleep, 40 s, in an open transaction)"
+)
+
+
+def test_a_migrate_that_waited_for_a_lock_warns_naming_the_holder(tmp_path):
+	app, hashes = make_app(tmp_path)
+	ended = "migrate: ended the site's leftover connection 5 (...)"
+	result = migrations(facts([app], hashes, lock_waits=[WAITED, ended]))
+	assert result.status == WARN
+	assert result.message.startswith("the deployment waited for database locks (2 notes): migrate: waiting")
+	assert "held by connection 5 (_abc@127.0.0.1:4000" in result.message
+
+
+def test_a_failed_migrate_is_not_told_twice_of_its_lock_wait(tmp_path):
+	app, hashes = make_app(tmp_path)
+	result = migrations(
+		facts([app], hashes, failed="Migrate stopped by the lock guard: ...", lock_waits=[WAITED])
+	)
+	assert result.status == FAIL and "waited for database locks" not in result.message
 
 
 def test_no_stored_hashes_at_all(tmp_path):

@@ -1,7 +1,8 @@
 """The guide's "No migration errors": patches all run and the database schema matches the code.
 
 The facts come gathered in `Target.extra["migrations"]`: `pending` (patches not run), `skipped`
-(patches the deployment skipped), `failed` (why the current deployment failed, else ""), `apps`
+(patches the deployment skipped), `failed` (why the current deployment failed, else ""),
+`lock_waits` (what the lock guard said while its migrate or restore waited for a lock), `apps`
 (the installed apps' python package folders, e.g. /bench/apps/frappe/frappe) and `hashes` (DocType
 name -> the migration_hash stored in the database). A gathering that failed comes as the exception.
 
@@ -24,7 +25,7 @@ from deploy_manager.core.checks import FAIL, INSIDE, PASS, WARN, CheckResult, Ta
 	"critical",
 	looks=INSIDE,
 	fails_when="the deployment failed, patches are pending, or a DocType's JSON differs from the migration "
-	"hash in the database (warns on skipped patches)",
+	"hash in the database (warns on skipped patches and on waits for database locks)",
 	timeout=20,
 )
 def migrations(target: Target) -> CheckResult:
@@ -42,6 +43,12 @@ def migrations(target: Target) -> CheckResult:
 		problems.append((FAIL, f"{len(unsynced)} DocType(s) differ from the database: {some(unsynced)}"))
 	if skipped:
 		problems.append((WARN, f"{len(skipped)} patch(es) skipped in the deployment: {some(skipped)}"))
+	if facts.get("lock_waits") and not facts["failed"]:
+		# It finished, but someone held the site's tables: say who, once.
+		waits = facts["lock_waits"]
+		problems.append(
+			(WARN, f"the deployment waited for database locks ({len(waits)} notes): {waits[0][:500]}")
+		)
 	value = f"{len(pending)} pending, {len(skipped)} skipped, {len(unsynced)} out of sync"
 	if not problems:
 		return CheckResult(PASS, "all patches run and every DocType matches the database", value)

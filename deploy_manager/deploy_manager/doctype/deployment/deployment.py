@@ -87,6 +87,7 @@ class Deployment(Document):
 		failure_reason: DF.SmallText | None
 		finished_at: DF.Datetime | None
 		host: DF.Data | None
+		lock_waits: DF.SmallText | None
 		log: DF.Code | None
 		monitoring_until: DF.Datetime | None
 		next_check_at: DF.Datetime | None
@@ -184,6 +185,13 @@ class Deployment(Document):
 	def add_log(self, message: str):
 		line = f"{now_datetime():%Y-%m-%d %H:%M:%S} {message}"
 		self.log = f"{self.log}\n{line}" if self.log else line
+
+	def add_lock_waits(self, step: str, reports: list[str]):
+		"""What the lock guard said during `step`: in the log, and in Lock Waits for the checks."""
+		for report in reports:
+			line = f"{step}: {report}"
+			self.add_log(line)
+			self.lock_waits = f"{self.lock_waits}\n{line}" if self.lock_waits else line
 
 	def summary(self) -> dict:
 		"""The one JSON shape of a Deployment, for `--json` and for pipelines."""
