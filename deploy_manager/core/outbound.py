@@ -61,6 +61,20 @@ def refusal(url: str, resolve: bool = True) -> str:
 	return ""
 
 
+def link_refusal(url: str) -> str:
+	"""Why `url` may not be stored as a link that a browser opens, or "" when it may: http or https
+	with a host, and no whitespace or control character anywhere (browsers drop tabs and newlines
+	inside a URL and trim the rest, so `java\tscript:` and ` javascript:` are script URLs)."""
+	if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+		return "it holds whitespace or control characters"
+	parts = urlsplit(url)
+	if parts.scheme.lower() not in ("http", "https"):
+		return f"its scheme is {parts.scheme.lower() + ':' if parts.scheme else 'missing'}, not http or https"
+	if not parts.hostname:
+		return "it names no host"
+	return ""
+
+
 class GuardedAdapter(HTTPAdapter):
 	def send(self, request, *args, **kwargs):
 		if why := refusal(request.url):

@@ -14,6 +14,7 @@ from frappe.utils import get_system_timezone, now_datetime
 
 from deploy_manager.core.plan import Move
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
+from deploy_manager.patches import evidence_links_http_only
 from deploy_manager.services import notifications, preflight
 from deploy_manager.tests.fixtures import (
 	ProbeApp,
@@ -224,6 +225,70 @@ class TestEvidenceAPI(FrappeTestCase):
 		self.assertEqual(self.post().status_code, 403)
 		plain_key, plain_secret = api_key_of(user_with("dm-plain-api@example.com"))
 		self.assertEqual(self.post({"Authorization": f"token {plain_key}:{plain_secret}"}).status_code, 403)
+
+	def test_only_http_and_https_links_are_stored_every_way_in(self):
+		key, secret = api_key_of(user_with("dm-pipeline@example.com", "Deploy Manager"))
+		auth = {"Authorization": f"token {key}:{secret}"}
+		resource = f"http://127.0.0.1:{self.port}/api/resource/Deploy Evidence"
+		stored = frappe.db.count("Deploy Evidence")
+		for url in (
+			"javascript://ci/%0aalert(document.cookie)",
+			"JAVASCRIPT:alert(1)",
+			"  javascript:alert(1)",
+			"java\tscript:alert(1)",
+			"data:text/html,<script>alert(1)</script>",
+			"vbscript:msgbox(1)",
+		):
+			refused = self.post(auth, details_url=url)
+			self.assertEqual(refused.status_code, 417, f"{url}: {refused.text}")
+			self.assertIn("must be an http or https URL", refused.text)
+			by_hand = requests.post(
+				resource,
+				json={
+					"app": "dm_probe",
+					"commit": self.commit,
+					"kind": "Tests",
+					"details_url": url,
+					"reason": "ci down",
+				},
+				headers={"Host": self.site, **auth},
+				timeout=30,
+			)
+			self.assertEqual(by_hand.status_code, 417, f"{url}: {by_hand.text}")
+			with self.assertRaises(frappe.ValidationError):
+				frappe.get_doc(
+					{"doctype": "Deploy Evidence", "app": "dm_probe", "commit": self.commit, "kind": "Lint"}
+					| {"details_url": url, "reason": "by hand in Desk"}
+				).insert()
+			frappe.db.rollback()  # naming took the series row: the web server's next insert needs it
+		self.assertEqual(frappe.db.count("Deploy Evidence"), stored)
+		posted = self.post(auth, details_url=" https://ci.example.com/runs/7 ")
+		self.assertEqual(posted.status_code, 200, posted.text)
+		frappe.db.rollback()  # a fresh snapshot, to see what the web server committed
+		self.assertEqual(
+			frappe.db.get_value("Deploy Evidence", posted.json()["message"]["name"], "details_url"),
+			"https://ci.example.com/runs/7",
+		)
+
+	def test_an_update_takes_the_script_links_stored_before(self):
+		doc = frappe.get_doc(
+			{"doctype": "Deploy Evidence", "app": "dm_probe", "commit": self.commit, "kind": "Review"}
+			| {"reason": "reviewed by hand", "details_url": "https://ci.example.com/ok"}
+		).insert()
+		kept = frappe.get_doc(
+			{"doctype": "Deploy Evidence", "app": "dm_probe", "commit": self.commit, "kind": "Build"}
+			| {"reason": "built by hand", "details_url": "https://ci.example.com/kept"}
+		).insert()
+		# As written before links were checked.
+		frappe.db.set_value("Deploy Evidence", doc.name, "details_url", "javascript://ci/%0aalert(1)")
+		evidence_links_http_only.execute()
+		self.assertEqual(frappe.db.get_value("Deploy Evidence", doc.name, "details_url"), "")
+		self.assertIn(
+			"Details URL removed by an update", frappe.db.get_value("Deploy Evidence", doc.name, "reason")
+		)
+		self.assertEqual(
+			frappe.db.get_value("Deploy Evidence", kept.name, "details_url"), "https://ci.example.com/kept"
+		)
 
 	def test_a_session_cookie_is_refused(self):
 		user = user_with("dm-browser@example.com", "Deploy Manager")

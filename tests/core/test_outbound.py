@@ -55,3 +55,29 @@ def test_a_post_as_api_user_is_sent_only_when_allowed():
 			run_flow(Flow("/api/method/x", "POST", as_api_user=True, post_allowed=True), target).status
 			== PASS
 		)
+
+
+@pytest.mark.parametrize(
+	"url",
+	[
+		"javascript://ci/%0aalert(document.cookie)",
+		"JavaScript:alert(1)",
+		"  javascript:alert(1)",
+		"java\tscript:alert(1)",
+		"\x01javascript:alert(1)",
+		"data:text/html,<script>alert(1)</script>",
+		"vbscript:msgbox(1)",
+		"ftp://ci.example.com/1",
+		"https://",
+		"//ci.example.com/1",
+		"ci.example.com/1",
+		"https://ci.example.com/a b",
+	],
+)
+def test_links_other_than_http_and_https_are_refused(url):
+	assert outbound.link_refusal(url)
+
+
+@pytest.mark.parametrize("url", ["https://ci.example.com/runs/1?x=1#y", "HTTP://127.0.0.1:8000/"])
+def test_http_and_https_links_are_stored(url):
+	assert outbound.link_refusal(url) == ""

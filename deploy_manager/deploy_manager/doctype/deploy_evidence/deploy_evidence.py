@@ -7,6 +7,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from deploy_manager.core import outbound
+
 
 class DeployEvidence(Document):
 	# begin: auto-generated types
@@ -37,5 +39,9 @@ class DeployEvidence(Document):
 		self.commit = (self.commit or "").strip().lower()
 		if not re.fullmatch(r"[0-9a-f]{40}", self.commit):
 			frappe.throw(_("Commit must be a full 40-character git commit hash"))
+		self.details_url = (self.details_url or "").strip()
+		if self.details_url and (why := outbound.link_refusal(self.details_url)):
+			# Rendered as a link for a System Manager: a script URL would run with their session.
+			frappe.throw(_("Details URL must be an http or https URL: {0}").format(why))
 		if self.source == "By hand" and not (self.reason or "").strip():
 			frappe.throw(_("Evidence set by hand needs a reason"))
