@@ -18,10 +18,14 @@ def sites_of(context, one: bool = False) -> list[str]:
 
 @contextmanager
 def one_site(context):
-	"""The one site of `--site`, opened, with deploy_manager installed."""
+	"""The one site of `--site`, opened, with deploy_manager installed, and not closed by a deploy or
+	rollback whose processes still run (its database may be half restored)."""
+	from deploy_manager.services import closing
 	from deploy_manager.services.site_state import has_app, on_site
 
 	with on_site(sites_of(context, one=True)[0]):
+		if why := closing.still_closing():
+			raise click.ClickException(why)
 		if not has_app():
 			raise click.ClickException("deploy_manager is not installed on this site")
 		yield
@@ -31,13 +35,16 @@ def each_site(context, fn: Callable, **kwargs) -> Iterator[tuple[str, object]]:
 	"""Yield (site, result) for each site of `--site`. A failure is yielded as its exception. With
 	several sites, one without deploy_manager is skipped with a note on stderr (result None); named
 	alone, it is an error."""
+	from deploy_manager.services import closing
 	from deploy_manager.services.site_state import has_app, on_site
 
 	sites = sites_of(context)
 	for site in sites:
 		try:
 			with on_site(site):
-				if has_app():
+				if why := closing.still_closing():
+					yield site, closing.StillClosing(why)
+				elif has_app():
 					yield site, fn(**kwargs)
 				elif len(sites) > 1:
 					click.echo(f"{site}: deploy_manager is not installed, skipped", err=True)

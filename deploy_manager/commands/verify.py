@@ -3,9 +3,10 @@
 import sys
 
 import click
+import frappe
 from frappe.commands import pass_context
 
-from deploy_manager.commands.sites import each_site, emit, sites_of
+from deploy_manager.commands.sites import each_site, emit, say_reopened, sites_of
 
 
 @click.command("status")
@@ -17,10 +18,10 @@ from deploy_manager.commands.sites import each_site, emit, sites_of
 @pass_context
 def status(context, limit, changed, as_json):
 	"""Recent deployments: status, source, apps that moved and from which commit to which."""
-	from deploy_manager.services.status import recent_deployments, render_status
+	from deploy_manager.services.status import render_status
 
 	deployments, problems = [], []
-	for site, result in each_site(context, recent_deployments, limit=limit, changed_only=changed):
+	for site, result in each_site(context, _status_of_site, limit=limit, changed_only=changed):
 		if isinstance(result, Exception):
 			problems.append({"site": site, "error": str(result)})
 		elif result is not None:
@@ -31,6 +32,16 @@ def status(context, limit, changed, as_json):
 		for problem in problems:
 			click.secho(f"{problem['site']}: {problem['error']}", fg="red", err=True)
 	sys.exit(1 if problems else 0)
+
+
+def _status_of_site(limit: int, changed_only: bool) -> list[dict]:
+	from deploy_manager.services import closing
+	from deploy_manager.services.status import recent_deployments
+
+	# What an interrupted deploy or rollback left is settled first: its records may be kept aside.
+	if reopened := closing.reopen_abandoned():
+		say_reopened(f"{frappe.local.site}: {reopened}")
+	return recent_deployments(limit=limit, changed_only=changed_only)
 
 
 @click.command("verify")

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from deploy_manager.core import proctable
+
 # Seconds a step may wait before leftovers are ended: a transaction about to commit gets to commit.
 GRACE = 3.0
 POLL = 0.5
@@ -171,20 +173,7 @@ def holdup(
 def client_ports(root: int) -> set[int]:
 	"""Local ports of the TCP connections held by process `root` and its descendants (Linux /proc):
 	the ports the database server shows in the process list's Host column."""
-	parents = {}
-	for entry in os.listdir("/proc"):
-		if entry.isdigit():
-			try:
-				with open(f"/proc/{entry}/stat") as f:
-					# "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-					parents[int(entry)] = int(f.read().rpartition(")")[2].split()[1])
-			except (OSError, IndexError, ValueError):
-				continue  # ended meanwhile
-	family, grown = {root}, True
-	while grown:
-		more = {pid for pid, parent in parents.items() if parent in family} - family
-		family |= more
-		grown = bool(more)
+	family = proctable.family(root)
 	sockets = set()
 	for pid in family:
 		try:

@@ -8,6 +8,8 @@ import frappe
 from filelock import FileLock, Timeout
 from frappe.utils import get_bench_path
 
+from deploy_manager.services import closing
+
 
 @contextlib.contextmanager
 def one_change_at_a_time(what: str, site: str | None = None):
@@ -31,6 +33,8 @@ def one_change_at_a_time(what: str, site: str | None = None):
 			json.dump({"what": what, "site": site, "pid": os.getpid()}, f)
 
 	try:
+		if why := closing.closing_elsewhere():
+			raise ValueError(f"no change may start on this bench: {why}")
 		claim(what)
 		yield claim
 	finally:

@@ -2,8 +2,11 @@
 exactly as it was, whatever happens: an exception, Ctrl-C or SIGTERM.
 
 A process killed outright cannot put anything back: while the site is closed a small file beside it
-says which Deployment closed it, at which step, and what the flags were. The next deploy, rollback or
-preflight finds it, puts the flags back and marks that Deployment Failed.
+says which Deployment closed it, at which step, what the flags were, and which processes are its own
+(itself, and the child processes it started in sessions of their own, which outlive it: a `bench
+restore` goes on writing). While any of them runs, nothing reopens the site or starts another change,
+and each command says so. Once they have all ended, the next deploy, rollback, preflight or status
+puts back the records a killed rollback kept aside, then the flags, and marks that Deployment Failed.
 """
 
 import contextlib
@@ -14,9 +17,11 @@ import threading
 
 import frappe
 from frappe.installer import update_site_config
+from frappe.utils import get_bench_path, get_sites
 
-from deploy_manager.core import environment
+from deploy_manager.core import environment, proctable
 from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
+from deploy_manager.services import history
 
 FLAGS = ("maintenance_mode", "pause_scheduler")
 
@@ -33,7 +38,7 @@ def closed_site(deployment: str):
 	with interruptible():
 		try:
 			note = _read_closed_note()
-			if note and note.get("pid") == os.getpid():
+			if _mine(note):
 				_write_closed_note({**note, "deployment": deployment})
 			else:
 				close(deployment)
@@ -50,7 +55,18 @@ def close(deployment: str):
 	config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
 	earlier = _read_closed_note()
 	flags = earlier["flags"] if earlier else {flag: config.get(flag) for flag in FLAGS}
-	_write_closed_note({"deployment": deployment, "pid": os.getpid(), "flags": flags, "step": ""})
+	pid = os.getpid()
+	_write_closed_note(
+		{
+			"deployment": deployment,
+			"pid": pid,
+			"started": proctable.started(pid),
+			"host": environment.hostname(),
+			"children": [],
+			"flags": flags,
+			"step": "",
+		}
+	)
 	for flag in FLAGS:
 		update_site_config(flag, 1)
 
@@ -80,16 +96,74 @@ def put_back(flags: dict):
 	frappe.local.conf.update({flag: value for flag, value in flags.items()})
 
 
+class StillClosing(ValueError):
+	"""The site is closed by a deploy or rollback some of whose processes still run."""
+
+
+def note_child(pid: int):
+	"""A child process started in a session of its own while this process holds the site closed: it
+	would outlive this process, so it counts among the closer's processes."""
+	note = _read_closed_note() if getattr(frappe.local, "site", None) else None
+	if _mine(note):
+		_write_closed_note({**note, "children": [*note.get("children", []), [pid, proctable.started(pid)]]})
+
+
+def still_closing(note: dict | None = None) -> str:
+	"""Why the site must stay closed: the processes of the deploy or rollback that closed it which
+	still run, or "" when none do (or the site is not closed)."""
+	note = note if note is not None else _read_closed_note()
+	if not note or _mine(note):
+		return ""
+	what = f"{note.get('deployment')} (step: {note.get('step') or 'its first'})"
+	if note.get("host", environment.hostname()) != environment.hostname():
+		return (
+			f"the site is closed by {what} on host {note['host']}, whose processes cannot be seen from here"
+		)
+	living = proctable.living(
+		(note.get("pid"), note.get("started")), [tuple(child) for child in note.get("children", [])]
+	)
+	if not living:
+		return ""
+	return (
+		f"the site is closed by {what}, and its processes still run: pid {', '.join(map(str, living))};"
+		" it stays closed until they end"
+	)
+
+
+def closing_elsewhere() -> str:
+	"""Why no change may start on this bench now: a site closed by a deploy or rollback whose
+	processes still run although it no longer holds the bench lock (it was killed, its restore was not)."""
+	return "; ".join(
+		f"{site}: {why}" for site in get_sites() if (why := still_closing(_read_closed_note(site)))
+	)
+
+
 def reopen_abandoned() -> str | None:
 	"""If a deploy or rollback died with the site closed, put its flags back and fail its Deployment;
-	one that died after opening the site again (in its restart, say) is failed too. Returns what was
-	done, to print."""
-	said = []
+	one that died after opening the site again (in its restart, say) is failed too. While any of its
+	processes runs (a restore in its own session outlives a killed rollback) the site stays closed:
+	StillClosing says why. The records a rollback killed in its restore kept aside are put back first
+	(the restored database has lost them, its Deployment among them): if they cannot be, the site
+	stays closed and StillClosing says where they are. Returns what was done, to print."""
 	note = _read_closed_note()
-	if note and not _alive(note.get("pid")):
+	if why := still_closing(note):
+		raise StillClosing(why)
+	said = []
+	if note and not _mine(note):
+		name, step = note.get("deployment"), note.get("step") or "its first step"
+		if name and os.path.exists(kept := history.path(name)):
+			try:
+				history.put_back(name)
+				said.append(f"{name}: the records it kept aside during its restore are put back")
+			except Exception as e:
+				raise StillClosing(
+					f"{name} was interrupted during {step} and the records it kept aside could not be put"
+					f" back ({e}): the database may be half restored. They are in {kept}; the site stays"
+					f" in maintenance. Restore its safety backup (`bench --site {frappe.local.site} restore"
+					" FILE --force`), then any deploy-manager command puts them back and reopens the site"
+				) from e
 		put_back(note["flags"])
 		_remove_closed_note()
-		name, step = note.get("deployment"), note.get("step") or "its first step"
 		reason = (
 			f"the process (pid {note.get('pid')}) ended during {step} without finishing: maintenance mode"
 			" and the scheduler were put back as they were"
@@ -130,6 +204,12 @@ def flags_now() -> str:
 	)
 
 
+def _mine(note: dict | None) -> bool:
+	"""Whether this process wrote `note` (a pid and its start time: pids are reused)."""
+	pid = os.getpid()
+	return bool(note) and note.get("pid") == pid and note.get("started") in (None, proctable.started(pid))
+
+
 def _alive(pid) -> bool:
 	try:
 		os.kill(int(pid), 0)
@@ -140,7 +220,9 @@ def _alive(pid) -> bool:
 		return True
 
 
-def _closed_note_path() -> str:
+def _closed_note_path(site: str | None = None) -> str:
+	if site:
+		return os.path.join(get_bench_path(), "sites", site, "locks", "deploy_manager_closed.json")
 	return os.path.abspath(frappe.get_site_path("locks", "deploy_manager_closed.json"))
 
 
@@ -158,9 +240,9 @@ def note_step(step: str):
 		_write_closed_note({**note, "step": step})
 
 
-def _read_closed_note() -> dict | None:
+def _read_closed_note(site: str | None = None) -> dict | None:
 	try:
-		with open(_closed_note_path()) as f:
+		with open(_closed_note_path(site)) as f:
 			return json.load(f)
 	except (FileNotFoundError, ValueError):
 		return None

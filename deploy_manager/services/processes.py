@@ -13,6 +13,7 @@ import frappe
 from frappe.utils import get_bench_path
 
 from deploy_manager.core import gitrepo, plan
+from deploy_manager.services import closing
 from deploy_manager.services.site_state import repo
 
 OUTPUT_KEPT = 1500
@@ -128,6 +129,8 @@ def run(command: list[str], cwd: str | None = None, timeout: float = 3600, env: 
 		# Its own process group: a timeout ends the whole pipeline it starts (gzip, mariadb), not just it.
 		start_new_session=True,
 	)
+	# It outlives this process if this one is killed: while it runs, the site it closed stays closed.
+	closing.note_child(child.pid)
 	try:
 		output, _ = child.communicate(timeout=timeout)
 	except BaseException as e:

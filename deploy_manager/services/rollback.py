@@ -6,8 +6,6 @@ the scheduler are put back exactly as they were, whatever fails. Deploy Manager'
 survive the database restore: they are the history of what happened, including this rollback.
 """
 
-import os
-
 import frappe
 from frappe.utils import get_sites
 
@@ -18,9 +16,9 @@ from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manage
 	get_settings,
 )
 from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
-from deploy_manager.services import backups, bench_lock, closing, processes
+from deploy_manager.services import backups, bench_lock, closing, history, processes
 from deploy_manager.services.monitoring import enqueue_post_deploy_verification
-from deploy_manager.services.site_state import IN_ROLLBACK, OWN_RECORDS, OWN_TABLES, own_naming_series, repo
+from deploy_manager.services.site_state import IN_ROLLBACK, OWN_TABLES, repo
 from deploy_manager.services.steps import Steps
 
 
@@ -280,9 +278,8 @@ class Rollback(Steps):
 		return backup
 
 	def restore(self) -> str:
-		"""The database (and files) from the candidate's backup, with Frappe's own restore. Our
-		records are kept aside, in memory and in a file, and put back: they are the history, this
-		rollback included."""
+		"""The database (and files) from the candidate's backup, with Frappe's own restore; our
+		records kept aside meanwhile and put back (services/history.py)."""
 		record = frappe.get_doc("Backup Record", self.candidate.backup)
 		paths = {row.file_type: backups.path_of(row.path) for row in record.files}
 		if self.tables and not self.with_files:
@@ -304,26 +301,14 @@ class Rollback(Steps):
 				"--with-private-files",
 				paths["Private Files"],
 			]
-		kept = _own_rows()
-		history = os.path.join(backups.folder(""), f"history-{self.doc.name}.json")
-		os.makedirs(os.path.dirname(history), exist_ok=True)
-		with open(history, "w") as f:
-			f.write(frappe.as_json(kept))
 		frappe.db.commit()
-		frappe.db.close()
-		try:
-			output = self.bench(*args)
-		finally:
+		with history.kept_aside(self.doc.name):
+			frappe.db.close()
 			try:
+				output = self.bench(*args)
+			finally:
 				frappe.connect()
-				_put_own_rows_back(kept)
-				frappe.db.commit()
-				os.remove(history)
-			except Exception as e:
-				raise RuntimeError(
-					f"our records could not be put back ({e}); they are kept in {history}"
-				) from e
-			self.doc = frappe.get_doc("Deployment", self.doc.name)
+		self.doc = frappe.get_doc("Deployment", self.doc.name)
 		return output
 
 	def fail(self, step: str, error: BaseException):
@@ -356,34 +341,3 @@ class Rollback(Steps):
 		undone.save(ignore_permissions=True)
 		enqueue_post_deploy_verification(self.doc.name)
 		frappe.db.commit()
-
-
-def _own_rows() -> dict:
-	kept = {doctype: frappe.db.sql(f"select * from `tab{doctype}`", as_dict=True) for doctype in OWN_RECORDS}
-	# The naming series counters too: restored older, they would hand out names already taken.
-	prefixes = own_naming_series()
-	kept["Series"] = frappe.db.sql(
-		f"select name, current from tabSeries where {' or '.join(['name like %s'] * len(prefixes))}",
-		[f"{prefix}%" for prefix in prefixes],
-		as_dict=True,
-	)
-	return kept
-
-
-def _put_own_rows_back(kept: dict):
-	for row in kept.pop("Series"):
-		frappe.db.sql(
-			"insert into tabSeries (name, current) values (%s, %s) on duplicate key update current = greatest(current, %s)",
-			(row.name, row.current, row.current),
-		)
-	for doctype, rows in kept.items():
-		if not frappe.db.table_exists(doctype):
-			# An older backup may predate the table, and its DocType: read from our own files.
-			frappe.reload_doc("deploy_manager", "doctype", frappe.scrub(doctype))
-		columns = set(frappe.db.get_table_columns(doctype))
-		frappe.db.sql(f"delete from `tab{doctype}`")
-		for row in rows:
-			values = {k: v for k, v in row.items() if k in columns}
-			fields = ", ".join(f"`{k}`" for k in values)
-			marks = ", ".join(["%s"] * len(values))
-			frappe.db.sql(f"insert into `tab{doctype}` ({fields}) values ({marks})", list(values.values()))
