@@ -109,8 +109,9 @@ def note_child(pid: int):
 
 
 def still_closing(note: dict | None = None) -> str:
-	"""Why the site must stay closed: the processes of the deploy or rollback that closed it which
-	still run, or "" when none do (or the site is not closed)."""
+	"""Why the site must stay closed although the deploy or rollback that closed it is dead: child
+	processes it started still run (a restore goes on writing). "" when there are none, and while the
+	change itself runs: it holds the bench lock and puts the site back itself."""
 	note = note if note is not None else _read_closed_note()
 	if not note or _mine(note):
 		return ""
@@ -119,15 +120,19 @@ def still_closing(note: dict | None = None) -> str:
 		return (
 			f"the site is closed by {what} on host {note['host']}, whose processes cannot be seen from here"
 		)
-	living = proctable.living(
-		(note.get("pid"), note.get("started")), [tuple(child) for child in note.get("children", [])]
-	)
+	if _owner_alive(note):
+		return ""
+	living = proctable.living((0, None), [tuple(child) for child in note.get("children", [])])
 	if not living:
 		return ""
 	return (
-		f"the site is closed by {what}, and its processes still run: pid {', '.join(map(str, living))};"
-		" it stays closed until they end"
+		f"the site is closed by {what}, whose process (pid {note.get('pid')}) has ended while processes it"
+		f" started still run: pid {', '.join(map(str, living))}; the site stays closed until they end"
 	)
+
+
+def _owner_alive(note: dict) -> bool:
+	return bool(proctable.living((note.get("pid"), note.get("started")), []))
 
 
 def closing_elsewhere() -> str:
@@ -149,7 +154,7 @@ def reopen_abandoned() -> str | None:
 	if why := still_closing(note):
 		raise StillClosing(why)
 	said = []
-	if note and not _mine(note):
+	if note and not _mine(note) and not _owner_alive(note):
 		name, step = note.get("deployment"), note.get("step") or "its first step"
 		if name and os.path.exists(kept := history.path(name)):
 			try:

@@ -73,7 +73,7 @@ class TestKilledRollback(FrappeTestCase):
 		for command in ("preflight", "status"):
 			refused = self.cli("deploy-manager", command)
 			self.assertEqual(refused.returncode, 1, refused.stdout + refused.stderr)
-			self.assertIn("its processes still run: pid", refused.stderr)
+			self.assertIn("has ended while processes it started still run: pid", refused.stderr)
 			self.assertIn(str(restore), refused.stderr)
 			self.assertEqual(self.site_flags()["maintenance_mode"], 1)
 		another = self.cli("deploy-manager", "rollback", f"before-{undone}", "--yes", "--accept-other-sites")
