@@ -138,9 +138,8 @@ def _owner_alive(note: dict) -> bool:
 def closing_elsewhere() -> str:
 	"""Why no change may start on this bench now: a site closed by a deploy or rollback whose
 	processes still run although it no longer holds the bench lock (it was killed, its restore was not)."""
-	return "; ".join(
-		f"{site}: {why}" for site in get_sites() if (why := still_closing(_read_closed_note(site)))
-	)
+	notes = {site: note for site in get_sites() if (note := _read_closed_note(site))}
+	return "; ".join(f"{site}: {why}" for site, note in notes.items() if (why := still_closing(note)))
 
 
 def reopen_abandoned() -> str | None:
