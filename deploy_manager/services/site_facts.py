@@ -8,9 +8,8 @@ wrapped in `checks.Secret`, which no repr, and so no traceback with locals, show
 
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import frappe
 from frappe.utils import (
@@ -30,6 +29,7 @@ from rq.job import Job, JobStatus
 from deploy_manager.core import checks
 from deploy_manager.core.checks.flows import Flow
 from deploy_manager.core.checks.performance import Endpoint
+from deploy_manager.core.clock import SiteClock
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_secret,
 	get_settings,
@@ -252,7 +252,9 @@ def _scheduler_facts(since: datetime | None, config: frappe._dict) -> dict:
 				"due": job.get_next_execution(),
 				"jitter": LONG_JITTER if "Long" in job.frequency else 0,
 				"queued": bool(rq_job) and rq_job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED),
-				"queued_at": _from_utc(rq_job.enqueued_at) if rq_job and rq_job.enqueued_at else None,
+				"queued_at": site_clock().from_utc(rq_job.enqueued_at)
+				if rq_job and rq_job.enqueued_at
+				else None,
 				"ran_at": job.last_execution,
 			}
 			for job, rq_job in zip(job_types, in_queue, strict=True)
@@ -280,14 +282,15 @@ def reopened_at() -> datetime:
 		)
 		if os.path.exists(path)
 	]
-	moments = [_local(max(written))] if written else []
+	moments = [site_clock().from_timestamp(max(written))] if written else []
 	if deployment := current_deployment():
 		moments.append(frappe.db.get_value("Deployment", deployment, "finished_at"))
 	return max(filter(None, moments), default=add_to_date(now_datetime(), days=-1))
 
 
-def _local(timestamp: float) -> datetime:
-	return datetime.fromtimestamp(timestamp, ZoneInfo(get_system_timezone())).replace(tzinfo=None)
+def site_clock() -> SiteClock:
+	"""The site's clock (core/clock.py): every time from a file, RQ or the machine goes through it."""
+	return SiteClock(get_system_timezone())
 
 
 def _queue_facts(since: datetime | None) -> dict:
@@ -299,22 +302,10 @@ def _queue_facts(since: datetime | None) -> dict:
 		"queues": {name: generate_qname(name) for name in get_queues_timeout()},
 		"site": frappe.local.site,
 		# The job registries keep UTC times.
-		"since": _as_utc(since) if since else None,
-		"resumed_at": _as_utc(reopened_at()),
+		"since": site_clock().to_utc(since) if since else None,
+		"resumed_at": site_clock().to_utc(reopened_at()),
 		"hostname": socket.gethostname(),
 	}
-
-
-def _from_utc(moment: datetime) -> datetime:
-	"""A naive UTC time (as rq keeps them) in the site's time zone, as Frappe keeps times."""
-	return (
-		moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(get_system_timezone())).replace(tzinfo=None)
-	)
-
-
-def _as_utc(moment: datetime) -> datetime:
-	local = moment.replace(tzinfo=ZoneInfo(get_system_timezone()))
-	return local.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def _migration_facts(deployment: str | None) -> dict:
@@ -380,6 +371,7 @@ def _backup_facts(config: frappe._dict) -> dict:
 		"newest_record": newest[0].taken_at if newest else None,
 		"max_age_hours": flt(config.backup_max_age),
 		"now": now_datetime(),
+		"time_zone": get_system_timezone(),
 	}
 
 

@@ -161,7 +161,13 @@ def test_the_new_checks_run_together_within_their_timeouts(tmp_path):
 					"allow_tests": False,
 					"default_admin_password": "",
 				},
-				"backups": {"folder": str(tmp_path), "newest_record": now, "max_age_hours": 24, "now": now},
+				"backups": {
+					"folder": str(tmp_path),
+					"newest_record": now,
+					"max_age_hours": 24,
+					"now": now,
+					"time_zone": "UTC",
+				},
 				**network_facts("localhost", [f"{url}/slow"]),
 			},
 		)

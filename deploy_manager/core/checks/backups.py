@@ -2,17 +2,18 @@
 
 The facts come gathered in `Target.extra["backups"]`: `folder` (the site's backup folder, which may
 not exist), `newest_record` (when the newest Verified Backup Record was taken, or None), `missing`
-(recent Backup Records whose files have vanished), `max_age_hours` (default 24) and `now` (the site's
-now). A gathering that failed comes as the exception itself.
+(recent Backup Records whose files have vanished), `max_age_hours` (default 24), `now` (the site's
+now) and `time_zone` (the site's). A gathering that failed comes as the exception itself.
 
-Frappe keeps naive datetimes in the site's time zone, and a file's mtime is read in the machine's
-local time: the two are taken to be the same zone, as they are on a bench set up the usual way.
+Frappe keeps naive datetimes in the site's time zone, which may be hours from the server's: a
+file's mtime is read in the site's zone too (core/clock.py), never in the machine's.
 """
 
 import os
 from datetime import datetime
 
 from deploy_manager.core.checks import FAIL, INSIDE, PASS, CheckResult, Target, gathered, register, some
+from deploy_manager.core.clock import SiteClock
 
 # Database dumps as frappe/utils/backups.py names them, plain, compressed or encrypted. Partial
 # dumps (-partial-database) hold only some tables and do not count.
@@ -33,7 +34,7 @@ def backups(target: Target) -> CheckResult:
 	if isinstance(facts, CheckResult):
 		return facts
 	folder, max_age = facts["folder"], facts.get("max_age_hours") or MAX_AGE_HOURS
-	candidates = [newest_dump(folder)]
+	candidates = [newest_dump(folder, SiteClock(facts["time_zone"]))]
 	if facts["newest_record"]:
 		candidates.append((facts["newest_record"], "Backup Record"))
 	found = [c for c in candidates if c]
@@ -59,12 +60,13 @@ def backups(target: Target) -> CheckResult:
 	return CheckResult(PASS, message, f"{age:.1f} h", f"{max_age:g} h")
 
 
-def newest_dump(folder: str) -> tuple[datetime, str] | None:
-	"""(modified, file name) of the newest database dump in the folder, None when there is none."""
+def newest_dump(folder: str, clock: SiteClock) -> tuple[datetime, str] | None:
+	"""(modified, in the site's time; file name) of the newest database dump in the folder, None when
+	there is none."""
 	try:
 		with os.scandir(folder) as entries:
 			dumps = [
-				(datetime.fromtimestamp(e.stat().st_mtime), e.name)
+				(clock.from_timestamp(e.stat().st_mtime), e.name)
 				for e in entries
 				if e.name.endswith(DUMP_SUFFIXES) and "-partial-database" not in e.name and e.is_file()
 			]
