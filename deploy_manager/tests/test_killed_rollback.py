@@ -1,8 +1,10 @@
 """A rollback killed while its `bench restore` runs (the OOM killer, a closed terminal): the restore
 lives on in its own session and keeps writing, so the next commands leave the site closed and say
 which processes still run; once the restore has ended, the next command reports the interruption,
-puts back the records the rollback kept aside, and only then reopens the site."""
+puts back the records the rollback kept aside, and only then reopens the site; the watchdog (what
+cron runs) sees the same, and settles it."""
 
+import json
 import os
 import signal
 import subprocess
@@ -79,16 +81,25 @@ class TestKilledRollback(FrappeTestCase):
 		another = self.cli("deploy-manager", "rollback", f"before-{undone}", "--yes", "--accept-other-sites")
 		self.assertEqual(another.returncode, 1, another.stdout)
 		self.assertIn(str(restore), another.stderr)
+		watched = self.cli("deploy-manager", "watchdog", "run", "--json", site=False)
+		[finding] = json.loads(watched.stdout)[self.site]["findings"]
+		self.assertEqual(finding["status"], "noticed")
+		self.assertIn(f"processes it started still run: pid {restore}", finding["finding"])
 		self.assertTrue(
 			proctable.read(restore), "the restore ended before the commands were tried: more ballast"
 		)
 
 		self.wait_until_gone(restore)
-		settled = self.cli("deploy-manager", "status")
-		self.assertEqual(settled.returncode, 0, settled.stdout + settled.stderr)
-		self.assertIn("An earlier deploy or rollback was interrupted", settled.stderr)
-		self.assertIn("the records it kept aside during its restore are put back", settled.stderr)
+		# What cron runs settles it, as the next command would have.
+		settled = self.cli("deploy-manager", "watchdog", "run", "--json", site=False)
+		[finding] = json.loads(settled.stdout)[self.site]["findings"]
+		self.assertEqual(finding["status"], "repaired", settled.stdout + settled.stderr)
+		self.assertIn("the records it kept aside during its restore are put back", finding["finding"])
+		self.assertIn("during restore without finishing", finding["finding"])
 		self.assertEqual(self.site_flags(), flags)
+		status = self.cli("deploy-manager", "status")
+		self.assertEqual(status.returncode, 0, status.stdout + status.stderr)
+		self.assertNotIn("interrupted", status.stderr)
 		frappe.db.connect()  # the restore replaced the database under this connection
 		interrupted = frappe.get_last_doc("Deployment", filters={"source": "Rollback"})
 		self.assertEqual(interrupted.rollback_of, undone)
@@ -99,11 +110,13 @@ class TestKilledRollback(FrappeTestCase):
 		kept = os.listdir(frappe.get_site_path("private", "deploy_manager", "backups"))
 		self.assertEqual([name for name in kept if name.startswith("history-")], [])
 
-	def cli(self, *args: str) -> subprocess.CompletedProcess:
-		"""`bench --site SITE ...` touching nothing here: this process's Frappe must not read a database
-		that is being restored (spawn and bench_cmd commit and clear caches)."""
+	def cli(self, *args: str, site: bool = True) -> subprocess.CompletedProcess:
+		"""`bench --site SITE ...` (or a bench-wide command) touching nothing here: this process's
+		Frappe must not read a database that is being restored (spawn and bench_cmd commit and clear
+		caches)."""
+		on = ("--site", self.site) if site else ()
 		return subprocess.run(
-			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", self.site, *args],
+			[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", *on, *args],
 			cwd=f"{get_bench_path()}/sites",
 			capture_output=True,
 			text=True,

@@ -1,0 +1,103 @@
+"""The watchdog with the bench user's real crontab (Debian's cron): one tagged entry for this bench,
+written once however often it is enabled, removed alone; and its run, which notes maintenance mode
+or a paused scheduler that nothing holds. (A killed rollback found and settled by the watchdog:
+test_killed_rollback.)"""
+
+import json
+import os
+import pwd
+import subprocess
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+from frappe.utils import get_bench_path
+
+from deploy_manager.services.closing import FLAGS
+from deploy_manager.tests.fixtures import bench_cmd
+
+FOREIGN = "17 3 * * * /usr/local/bin/nightly-report --all"
+OTHER_BENCH = "*/5 * * * * cd /srv/other-bench/sites && true # deploy_manager watchdog: /srv/other-bench"
+
+
+def as_user(user: str) -> list[str]:
+	# Only root may name another user's crontab; the tests run as the bench's user.
+	return ["-u", user] if os.getuid() == 0 else []
+
+
+def crontab_of(user: str) -> str:
+	listed = subprocess.run(["crontab", "-l", *as_user(user)], capture_output=True, text=True)
+	return listed.stdout if listed.returncode == 0 else ""
+
+
+def set_crontab(user: str, text: str):
+	if text:
+		subprocess.run(["crontab", *as_user(user), "-"], input=text, text=True, check=True)
+	else:
+		subprocess.run(["crontab", "-r", *as_user(user)], capture_output=True)
+
+
+class TestWatchdog(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.site = frappe.local.site
+		cls.owner = pwd.getpwuid(os.stat(get_bench_path()).st_uid).pw_name
+
+	def test_enable_writes_one_entry_for_this_bench_and_disable_removes_only_it(self):
+		# The bench user's crontab as found goes back when the test ends (root may write it).
+		self.addCleanup(set_crontab, self.owner, crontab_of(self.owner))
+		set_crontab(self.owner, f"{FOREIGN}\n{OTHER_BENCH}\n")
+		for every in ("5", "3"):
+			enabled = bench_cmd(None, "deploy-manager", "watchdog", "enable", "--every", every)
+			self.assertEqual(enabled.returncode, 0, enabled.stdout + enabled.stderr)
+		tab = crontab_of(self.owner)
+		ours = [
+			line
+			for line in tab.splitlines()
+			if line.endswith(f"# deploy_manager watchdog: {get_bench_path()}")
+		]
+		self.assertEqual(len(ours), 1, tab)
+		self.assertTrue(ours[0].startswith("*/3 * * * * cd "), ours[0])
+		self.assertIn("deploy-manager watchdog run >> ", ours[0])
+		self.assertIn(FOREIGN, tab)
+		self.assertIn(OTHER_BENCH, tab)
+
+		shown = bench_cmd(None, "deploy-manager", "watchdog", "status", "--json", check=True)
+		self.assertEqual(json.loads(shown.stdout)["entries"], [ours[0]])
+
+		disabled = bench_cmd(None, "deploy-manager", "watchdog", "disable", check=True)
+		self.assertIn("entry removed", disabled.stdout)
+		self.assertEqual(crontab_of(self.owner), f"{FOREIGN}\n{OTHER_BENCH}\n")
+
+	def test_what_cron_runs_works_from_the_entry_itself(self):
+		"""The command line in the entry, run as cron runs it: /bin/sh, as the bench's user (this test's)."""
+		self.addCleanup(set_crontab, self.owner, crontab_of(self.owner))
+		bench_cmd(None, "deploy-manager", "watchdog", "enable", check=True)
+		entry = next(
+			line for line in crontab_of(self.owner).splitlines() if "deploy_manager watchdog:" in line
+		)
+		command = entry.split(" ", 5)[5].rsplit(" # ", 1)[0]
+		ran = subprocess.run(["/bin/sh", "-c", command], timeout=300, env={"PATH": "/usr/bin:/bin"})
+		self.assertIn(ran.returncode, (0, 1))
+		last = json.loads(
+			bench_cmd(None, "deploy-manager", "watchdog", "status", "--json", check=True).stdout
+		)
+		self.assertTrue(last["sites"][self.site]["ran_at"])
+
+	def test_maintenance_and_a_paused_scheduler_that_nothing_holds_are_noticed_and_left(self):
+		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
+		for flag in FLAGS:
+			self.addCleanup(
+				bench_cmd, self.site, "set-config", flag, json.dumps(config.get(flag) or 0), "--parse"
+			)
+			bench_cmd(self.site, "set-config", flag, "1", "--parse", check=True)
+		ran = bench_cmd(None, "deploy-manager", "watchdog", "run", "--json")
+		self.assertEqual(ran.returncode, 1, ran.stdout + ran.stderr)
+		[finding] = json.loads(ran.stdout)[self.site]["findings"]
+		self.assertEqual(finding["status"], "noticed")
+		self.assertIn(
+			"maintenance_mode and pause_scheduler on, held by no deploy or rollback", finding["finding"]
+		)
+		self.assertEqual(
+			frappe.get_file_json(frappe.get_site_path("site_config.json"))["maintenance_mode"], 1
+		)
