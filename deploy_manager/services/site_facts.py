@@ -357,10 +357,15 @@ def _backup_folder() -> str:
 
 
 def _backup_facts(config: frappe._dict) -> dict:
+	# Records dated ahead of now were taken before the site's time zone moved west: they would hide
+	# every real age, so they are counted apart.
+	ahead = add_to_date(now_datetime(), minutes=5)
+	verified = {"status": "Verified"}
 	newest = frappe.get_all(
-		"Backup Record", filters={"status": "Verified"}, fields=["max(taken_at) as taken_at"]
+		"Backup Record", filters={**verified, "taken_at": ("<=", ahead)}, fields=["max(taken_at) as taken_at"]
 	)
 	return {
+		"dated_ahead": frappe.db.count("Backup Record", {**verified, "taken_at": (">", ahead)}),
 		"missing": frappe.get_all(
 			"Backup Record",
 			filters={"status": "Missing", "taken_at": (">=", add_to_date(now_datetime(), days=-30))},

@@ -55,6 +55,15 @@ def test_a_file_is_as_old_on_the_sites_clock_in_any_time_zone(tmp_path, zone):
 	assert backups(facts(tmp_path / "old", zone=zone)).status == FAIL
 
 
+def test_records_dated_ahead_of_now_are_told_apart(tmp_path):
+	"""Taken before the site's time zone moved west, they are not counted as the newest."""
+	target = facts(tmp_path / "gone", record=NOW - timedelta(hours=30))
+	target.extra["backups"]["dated_ahead"] = 2
+	result = backups(target)
+	assert result.status == FAIL
+	assert "2 Backup Record(s) dated ahead of now not counted" in result.message
+
+
 def test_the_clock_turns_every_source_into_the_sites_time():
 	east, west = SiteClock("Pacific/Kiritimati"), SiteClock("Pacific/Pago_Pago")
 	moment = datetime(2025, 3, 14, 0, 30)  # UTC

@@ -3,7 +3,8 @@
 The facts come gathered in `Target.extra["backups"]`: `folder` (the site's backup folder, which may
 not exist), `newest_record` (when the newest Verified Backup Record was taken, or None), `missing`
 (recent Backup Records whose files have vanished), `max_age_hours` (default 24), `now` (the site's
-now) and `time_zone` (the site's). A gathering that failed comes as the exception itself.
+now), `time_zone` (the site's) and `dated_ahead` (Verified records dated ahead of now, left out of
+`newest_record`). A gathering that failed comes as the exception itself.
 
 Frappe keeps naive datetimes in the site's time zone, which may be hours from the server's: a
 file's mtime is read in the site's zone too (core/clock.py), never in the machine's.
@@ -45,6 +46,8 @@ def backups(target: Target) -> CheckResult:
 	taken, what = max(found)
 	age = max(0.0, (facts["now"] - taken).total_seconds() / 3600)
 	message = f"newest backup {_age(age)} old ({what}, {taken:%Y-%m-%d %H:%M})"
+	if ahead := facts.get("dated_ahead"):
+		message += f"; {ahead} Backup Record(s) dated ahead of now not counted (the site's time zone moved?)"
 	missing = facts.get("missing") or []
 	if missing:
 		return CheckResult(
