@@ -267,6 +267,10 @@ class LockGuard:
 	def look(self) -> Holdup | None:
 		"""One look at the process list: report, end leftovers, stop the step past the bound."""
 		connections = read_process_list(self.connection)
+		if not any(c.waiting and c.concerns(self.database) for c in connections):
+			# The usual look: nothing waits, so the process table need not be read.
+			self._since.clear()
+			return None
 		ports = client_ports(self.step_pid)
 		# The step's connections: this process's and its children's, told by their client ports.
 		mapped = {c.id for c in connections if c.port in ports and c.machine == self.machine} - {self.own}

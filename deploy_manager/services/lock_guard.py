@@ -74,21 +74,25 @@ def _guard(step: str, site_closed: bool, ours: set[int] | None = None) -> LockGu
 
 
 def _connect():
+	"""As the database admin, who sees every connection; as the site's own user when there is no admin
+	login or it is refused (a stale root_password must not stop a deploy: the guard then sees less)."""
 	conf = frappe.conf
-	login, password = (
-		(conf.root_login or "root", conf.root_password)
-		if conf.root_password is not None
-		else (conf.db_user or conf.db_name, conf.db_password)
-	)
-	return pymysql.connect(
-		host=conf.db_host or "127.0.0.1",
-		port=cint(conf.db_port) or 3306,
-		user=login,
-		password=password or "",
-		unix_socket=conf.db_socket or None,
-		autocommit=True,
-		connect_timeout=10,
-	)
+	site_login = (conf.db_user or conf.db_name, conf.db_password)
+	logins = [(conf.root_login or "root", conf.root_password)] if conf.root_password is not None else []
+	for n, (login, password) in enumerate([*logins, site_login]):
+		try:
+			return pymysql.connect(
+				host=conf.db_host or "127.0.0.1",
+				port=cint(conf.db_port) or 3306,
+				user=login,
+				password=password or "",
+				unix_socket=conf.db_socket or None,
+				autocommit=True,
+				connect_timeout=10,
+			)
+		except pymysql.MySQLError:
+			if n == len(logins):
+				raise
 
 
 def _own_connection() -> set[int]:
