@@ -1,7 +1,11 @@
 """The machine's processes as Linux's /proc shows them: who is whose child, which process group each
 is in, and when each started (pids are reused: a pid and its start time name one process)."""
 
+import contextlib
 import os
+import re
+import signal
+import time
 from dataclasses import dataclass
 
 
@@ -67,3 +71,43 @@ def living(owner: tuple[int, int | None], groups: list[tuple[int, int | None]]) 
 			p.pid for p in processes.values() if p.group == leader and not p.zombie and p.pid not in alive
 		]
 	return sorted(alive)
+
+
+def command(pid: int, secrets: tuple[str, ...] = (), limit: int = 160) -> str:
+	"""What a process runs, as its command line ("" once it has ended), fit to be logged: the values of
+	options that carry secrets (`--password=`, mariadb's `-pSECRET`, `--passphrase`), `user:pass@` in
+	URLs and each of `secrets` (a shell's `-c` line holds them all) replaced by ***."""
+	try:
+		with open(f"/proc/{pid}/cmdline", "rb") as f:
+			text = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+	except OSError:
+		return ""
+	for secret in sorted(filter(None, secrets), key=len, reverse=True):
+		text = text.replace(secret, "***")
+	text = URL_PASSWORD.sub(r"\1***@", SECRET_OPTION.sub(r"\1***", text))
+	return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# An option whose value is a secret, as mariadb, mariadb-dump, gpg and bench take them; a URL's password.
+SECRET_OPTION = re.compile(
+	r"((?:^|\s)--?(?:password|passphrase|pass|encryption-key|api-secret|token)[= ]|\s-p(?=\S))\S+"
+)
+URL_PASSWORD = re.compile(r"(://[^\s/:@]*:)[^\s/@]+@")
+
+
+def end(groups: list[tuple[int, int | None]], wait: float = 10, secrets: tuple[str, ...] = ()) -> list[str]:
+	"""End every live process of `groups` (as `living` reads them), each group whole: asked first
+	(SIGTERM: a migrate's Frappe rolls back its transaction), killed if still there after `wait`
+	seconds. Returns what was ended, each as "pid N (command)", `secrets` masked."""
+	pids = living((0, None), groups)
+	ended = [f"pid {pid} ({command(pid, secrets)})" for pid in pids]
+	for number in (signal.SIGTERM, signal.SIGKILL):
+		for group in {p.group for pid in living((0, None), groups) if (p := read(pid))}:
+			with contextlib.suppress(ProcessLookupError, PermissionError):
+				os.killpg(group, number)
+		deadline = time.monotonic() + wait
+		while living((0, None), groups) and time.monotonic() < deadline:
+			time.sleep(0.1)
+		if not living((0, None), groups):
+			break
+	return ended

@@ -21,7 +21,7 @@ from frappe.utils import get_bench_path, get_sites
 
 from deploy_manager.core import environment, proctable
 from deploy_manager.deploy_manager.doctype.deployment import deployment as lifecycle
-from deploy_manager.services import history
+from deploy_manager.services import history, site_state
 
 FLAGS = ("maintenance_mode", "pause_scheduler")
 
@@ -37,7 +37,7 @@ def closed_site(deployment: str):
 	closed earlier (a bench-wide deploy closes every site first) is taken over as it is."""
 	with interruptible():
 		try:
-			note = _read_closed_note()
+			note = read_closed_note()
 			if _mine(note):
 				_write_closed_note({**note, "deployment": deployment})
 			else:
@@ -53,7 +53,7 @@ def close(deployment: str):
 	ones from before that process closed the site."""
 	# The site's own config, where update_site_config writes (common_site_config may hold them too).
 	config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
-	earlier = _read_closed_note()
+	earlier = read_closed_note()
 	flags = earlier["flags"] if earlier else {flag: config.get(flag) for flag in FLAGS}
 	pid = os.getpid()
 	_write_closed_note(
@@ -73,7 +73,7 @@ def close(deployment: str):
 
 def reopen():
 	"""Put back the flags close() saved, if this site is closed."""
-	if note := _read_closed_note():
+	if note := read_closed_note():
 		put_back(note["flags"])
 		_remove_closed_note()
 
@@ -103,7 +103,7 @@ class StillClosing(ValueError):
 def note_child(pid: int):
 	"""A child process started in a session of its own while this process holds the site closed: it
 	would outlive this process, so it counts among the closer's processes."""
-	note = _read_closed_note() if getattr(frappe.local, "site", None) else None
+	note = read_closed_note() if getattr(frappe.local, "site", None) else None
 	if _mine(note):
 		_write_closed_note({**note, "children": [*note.get("children", []), [pid, proctable.started(pid)]]})
 
@@ -112,7 +112,7 @@ def still_closing(note: dict | None = None) -> str:
 	"""Why the site must stay closed although the deploy or rollback that closed it is dead: child
 	processes it started still run (a restore goes on writing). "" when there are none, and while the
 	change itself runs: it holds the bench lock and puts the site back itself."""
-	note = note if note is not None else _read_closed_note()
+	note = note if note is not None else read_closed_note()
 	if not note or _mine(note):
 		return ""
 	what = f"{note.get('deployment')} (step: {note.get('step') or 'its first'})"
@@ -120,9 +120,7 @@ def still_closing(note: dict | None = None) -> str:
 		return (
 			f"the site is closed by {what} on host {note['host']}, whose processes cannot be seen from here"
 		)
-	if _owner_alive(note):
-		return ""
-	living = proctable.living((0, None), [tuple(child) for child in note.get("children", [])])
+	living = orphans(note)
 	if not living:
 		return ""
 	return (
@@ -131,14 +129,41 @@ def still_closing(note: dict | None = None) -> str:
 	)
 
 
-def _owner_alive(note: dict) -> bool:
+def orphans(note: dict | None = None) -> list[int]:
+	"""The processes a dead deploy or rollback left running on this machine: its children, each in a
+	session of its own, and what is left of its own process group (the dump of a backup it took)."""
+	note = note if note is not None else read_closed_note()
+	if not note or _mine(note) or note.get("host", environment.hostname()) != environment.hostname():
+		return []
+	if owner_alive(note):
+		return []
+	return proctable.living((0, None), _groups(note))
+
+
+def end_orphans() -> str:
+	"""End what a dead deploy or rollback left running (the watchdog, once they have outlived it by a
+	grace): each process group whole. What was ended goes into the closed-site note, and from there
+	into the failure of its Deployment. "" when nothing was left running."""
+	note = read_closed_note()
+	if not orphans(note):
+		return ""
+	ended = "; ".join(proctable.end(_groups(note), secrets=site_state.config_secrets()))
+	_write_closed_note({**note, "ended": ended})
+	return ended
+
+
+def _groups(note: dict) -> list[tuple[int, int | None]]:
+	return [tuple(child) for child in note.get("children", [])] + [(note.get("pid"), note.get("started"))]
+
+
+def owner_alive(note: dict) -> bool:
 	return bool(proctable.living((note.get("pid"), note.get("started")), []))
 
 
 def closing_elsewhere() -> str:
 	"""Why no change may start on this bench now: a site closed by a deploy or rollback whose
 	processes still run although it no longer holds the bench lock (it was killed, its restore was not)."""
-	notes = {site: note for site in get_sites() if (note := _read_closed_note(site))}
+	notes = {site: note for site in get_sites() if (note := read_closed_note(site))}
 	return "; ".join(f"{site}: {why}" for site, note in notes.items() if (why := still_closing(note)))
 
 
@@ -149,11 +174,11 @@ def reopen_abandoned() -> str | None:
 	StillClosing says why. The records a rollback killed in its restore kept aside are put back first
 	(the restored database has lost them, its Deployment among them): if they cannot be, the site
 	stays closed and StillClosing says where they are. Returns what was done, to print."""
-	note = _read_closed_note()
+	note = read_closed_note()
 	if why := still_closing(note):
 		raise StillClosing(why)
 	said = []
-	if note and not _mine(note) and not _owner_alive(note):
+	if note and not _mine(note) and not owner_alive(note):
 		name, step = note.get("deployment"), note.get("step") or "its first step"
 		if name and os.path.exists(kept := history.path(name)):
 			try:
@@ -169,8 +194,15 @@ def reopen_abandoned() -> str | None:
 		put_back(note["flags"])
 		_remove_closed_note()
 		reason = (
-			f"the process (pid {note.get('pid')}) ended during {step} without finishing: maintenance mode"
-			" and the scheduler were put back as they were"
+			f"the process (pid {note.get('pid')}) ended during {step} without finishing"
+			+ (f"; the watchdog ended what it left running: {note['ended']}" if note.get("ended") else "")
+			+ "; maintenance mode and the scheduler were put back as they were"
+			+ (
+				f". It had begun changing the database: `bench --site {frappe.local.site} deploy-manager"
+				f" candidates` lists the backup taken before it"
+				if note.get("touched")
+				else ""
+			)
 		)
 		_fail_if_in_progress(name, f"{step} interrupted: {reason}")
 		said.append(f"{name}: {reason}")
@@ -200,7 +232,7 @@ def _fail_if_in_progress(name: str | None, reason: str):
 
 def flags_now() -> str:
 	"""For a failure message: whether maintenance mode and the scheduler are back as they were."""
-	if _read_closed_note() is None:
+	if read_closed_note() is None:
 		return "Maintenance mode and the scheduler are as they were."
 	return (
 		"Maintenance mode and the scheduler could NOT be put back: what they were is in"
@@ -238,13 +270,15 @@ def _write_closed_note(note: dict):
 	os.replace(path + ".tmp", path)
 
 
-def note_step(step: str):
-	"""Which step the process that closed the site is in, for whoever finds it dead."""
-	if note := _read_closed_note():
-		_write_closed_note({**note, "step": step})
+def note_step(step: str, touched: bool = False):
+	"""Which step the process that closed the site is in, and whether it has begun changing the
+	database, for whoever finds it dead."""
+	if note := read_closed_note():
+		_write_closed_note({**note, "step": step, "touched": touched})
 
 
-def _read_closed_note(site: str | None = None) -> dict | None:
+def read_closed_note(site: str | None = None) -> dict | None:
+	"""The closed-site note of this site (or of `site`), None when it is open."""
 	try:
 		with open(_closed_note_path(site)) as f:
 			return json.load(f)

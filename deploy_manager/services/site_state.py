@@ -33,6 +33,8 @@ OWN_RECORDS = (
 	"Deploy Evidence",
 )
 OWN_TABLES = frozenset(f"tab{doctype}" for doctype in OWN_RECORDS)
+# Site and bench config keys whose values are secrets, by what their names end with.
+SECRET_KEYS = re.compile(r"(password|passphrase|secret|token|encryption_key|api_key)$")
 
 
 @contextlib.contextmanager
@@ -46,6 +48,12 @@ def on_site(site: str, connect: bool = True):
 		yield
 	finally:
 		frappe.destroy()
+
+
+def config_secrets() -> tuple[str, ...]:
+	"""The secret values of the site's config (the database password, the encryption keys): never to
+	be shown, whatever text they turn up in (a child's command line)."""
+	return tuple(str(value) for key, value in frappe.get_conf().items() if SECRET_KEYS.search(key) and value)
 
 
 def has_app() -> bool:

@@ -26,7 +26,7 @@ class Steps:
 		by then): it never waits for a lock longer than the bound without saying so."""
 		self.current = title
 		self.database_touched = self.database_touched or touches_database
-		closing.note_step(title)
+		closing.note_step(title, self.database_touched)
 		self.lock_reports = []
 		started = time.monotonic()
 		with lock_guard.guarded(title) if touches_database else contextlib.nullcontext() as guard:

@@ -14,20 +14,25 @@ import os
 import pwd
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import frappe
 from crontab import CronTab
 from filelock import FileLock, Timeout
-from frappe.utils import get_bench_path, get_sites
+from frappe.utils import cint, get_bench_path, get_sites
 
 from deploy_manager.core import cron
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
+	get_settings,
+)
 from deploy_manager.services import closing
 from deploy_manager.services.site_state import has_app, on_site
 
 # A run that takes longer than this is stopped: the next one starts in a few minutes anyway.
 DEADLINE = 240
-REPAIRED, NOTICED, CLEAR = "repaired", "noticed", "clear"
+# waiting: seen, not yet reported (it may be someone's work: maintenance set by hand).
+REPAIRED, NOTICED, WAITING, CLEAR = "repaired", "noticed", "waiting", "clear"
+NEVER_REOPEN = "Never"
 
 
 class DeadlinePassed(BaseException):
@@ -85,42 +90,100 @@ def _deadline_passed(number, frame):
 
 
 def _watch(site: str) -> dict | None:
-	"""This site's findings, or None when deploy_manager is not installed on it."""
+	"""This site's findings, or None when deploy_manager is not installed on it. A problem keeps the
+	time it was first seen (`since`) from run to run: what depends on how long it has lasted does."""
+	before = last_run(site)
+	since = (before or {}).get("since", {})
+	now = datetime.now(timezone.utc)
 	findings = []
-	try:
-		with on_site(site, connect=False):
-			# What needs no database first: a change's processes, the flags.
-			if why := closing.still_closing():
-				findings.append({"status": NOTICED, "finding": why})
-			else:
-				frappe.connect()
-				if not has_app():
-					return None
-				if repaired := closing.reopen_abandoned():
-					findings.append({"status": REPAIRED, "finding": f"an interrupted change: {repaired}"})
-				findings += _flags_left(frappe.get_site_config())
-	except Exception as e:
-		findings.append({"status": NOTICED, "finding": f"the site could not be watched: {e}"})
+	with on_site(site, connect=False):
+		try:
+			frappe.connect()
+			if not has_app():
+				return None
+			database = ""
+		except Exception as e:
+			if before is None:
+				return None  # never watched: not known to have deploy_manager
+			database = f"its database does not answer ({e})"
+		try:
+			findings = _abandoned(get_settings(), since, now, database) or _flags_left(
+				get_settings(), since, now
+			)
+		except Exception as e:
+			findings = [_finding("unwatchable", NOTICED, f"the site could not be watched: {e}")]
+		if database:
+			findings.append(_finding("database", NOTICED, database))
 	return {
-		"ran_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-		"findings": findings or [{"status": CLEAR, "finding": "nothing to repair or report"}],
+		"ran_at": now.isoformat(timespec="seconds"),
+		"findings": findings or [_finding("", CLEAR, "nothing to repair or report")],
+		"since": {
+			f["key"]: since.get(f["key"], now.isoformat()) for f in findings if f["status"] != REPAIRED
+		},
 	}
 
 
-def _flags_left(config: dict) -> list[dict]:
+def _finding(key: str, status: str, text: str) -> dict:
+	return {"key": key, "status": status, "finding": text}
+
+
+def _abandoned(settings, since: dict, now: datetime, database: str) -> list[dict]:
+	"""A site closed by a deploy or rollback that died: what it left running ended after the grace,
+	then the site reopened and its Deployment failed, where Settings allow it (they do by default)."""
+	note = closing.read_closed_note()
+	may_reopen = settings.watchdog_reopen != NEVER_REOPEN
+	if why := closing.still_closing(note):
+		key = f"left running:{note.get('deployment')}"
+		if not (may_reopen and closing.orphans(note)):
+			return [_finding(key, NOTICED, why)]  # from another host, or not ours to end
+		due = datetime.fromisoformat(since.get(key, now.isoformat())) + timedelta(
+			minutes=cint(settings.watchdog_orphan_grace)
+		)
+		if now < due:
+			return [_finding(key, NOTICED, f"{why}; the watchdog ends them at {due:%H:%M} UTC")]
+		closing.end_orphans()
+	if database or not may_reopen:
+		if not note or closing.owner_alive(note):
+			return []
+		left = f"the site is closed by {note.get('deployment')}, whose process has ended; "
+		return [
+			_finding(
+				f"abandoned:{note.get('deployment')}",
+				NOTICED,
+				left
+				+ (
+					f"{database}: it is reopened once it answers"
+					if database
+					else "Settings say the watchdog does not reopen it: any deploy-manager command does"
+				),
+			)
+		]
+	# Also a deploy killed after it reopened the site (in its restart): its Deployment failed.
+	if repaired := closing.reopen_abandoned():
+		return [_finding(f"repaired:{repaired}", REPAIRED, f"an interrupted change: {repaired}")]
+	return []
+
+
+def _flags_left(settings, since: dict, now: datetime) -> list[dict]:
 	"""Maintenance mode or a paused scheduler that no deploy or rollback holds (a failed `bench
-	update` leaves both): told, not undone; an operator may have set them."""
+	update` leaves both): reported once it has lasted Settings' minutes, never undone (an operator
+	may have set them)."""
+	if closing.read_closed_note():
+		return []
+	config = frappe.get_site_config()
 	left = [flag for flag in closing.FLAGS if config.get(flag)]
 	if not left:
 		return []
-	return [
-		{
-			"status": NOTICED,
-			"finding": f"{' and '.join(left)} on, held by no deploy or rollback of deploy_manager"
-			" (a failed bench update leaves them so); `bench --site SITE set-maintenance-mode off` and"
-			" `bench --site SITE scheduler resume` put them back".replace("SITE", frappe.local.site),
-		}
-	]
+	key = "flags left:" + ",".join(left)
+	first = datetime.fromisoformat(since.get(key, now.isoformat()))
+	lasted = int((now - first).total_seconds() // 60)
+	text = (
+		f"{' and '.join(left)} on for {lasted} min, held by no deploy or rollback of deploy_manager"
+		" (a failed bench update leaves them so); `bench --site SITE set-maintenance-mode off` and"
+		" `bench --site SITE scheduler resume` put them back".replace("SITE", frappe.local.site)
+	)
+	reported = now - first >= timedelta(minutes=cint(settings.watchdog_closed_after))
+	return [_finding(key, NOTICED if reported else WAITING, text)]
 
 
 def _path(site: str) -> str:

@@ -329,9 +329,24 @@ class ProbeApp:
 		apps_txt = self.bench / "sites" / "apps.txt"
 		apps_txt.write_text("".join(f"{app}\n" for app in apps_txt.read_text().split() if app != NAME))
 		_pth().unlink(missing_ok=True)
+		self._forget_assets()
 		with contextlib.suppress(ValueError):
 			sys.path.remove(str(self.path))
 		shutil.rmtree(self.path, ignore_errors=True)
+
+	def _forget_assets(self):
+		"""A bundle a test built stays named in the bench's assets.json after the app is gone, which
+		the Desk assets check then misses: the entries go with the app."""
+		for name in ("assets.json", "assets-rtl.json"):
+			path = self.bench / "sites" / "assets" / name
+			if path.exists():
+				assets = json.loads(path.read_text() or "{}")
+				path.write_text(
+					json.dumps({k: v for k, v in assets.items() if f"/{NAME}/" not in v}, indent=4)
+				)
+		if (link := self.bench / "sites" / "assets" / NAME).is_symlink():
+			link.unlink()
+		frappe.cache.delete_value("assets_json", shared=True)
 
 	def _create(self):
 		for rel, text in FILES.items():

@@ -12,6 +12,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_path
 
+from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
 from deploy_manager.services.closing import FLAGS
 from deploy_manager.tests.fixtures import bench_cmd
 
@@ -84,20 +85,31 @@ class TestWatchdog(FrappeTestCase):
 		)
 		self.assertTrue(last["sites"][self.site]["ran_at"])
 
-	def test_maintenance_and_a_paused_scheduler_that_nothing_holds_are_noticed_and_left(self):
+	def test_maintenance_and_a_paused_scheduler_that_nothing_holds_are_reported_once_they_last(self):
 		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
 		for flag in FLAGS:
 			self.addCleanup(
 				bench_cmd, self.site, "set-config", flag, json.dumps(config.get(flag) or 0), "--parse"
 			)
 			bench_cmd(self.site, "set-config", flag, "1", "--parse", check=True)
-		ran = bench_cmd(None, "deploy-manager", "watchdog", "run", "--json")
-		self.assertEqual(ran.returncode, 1, ran.stdout + ran.stderr)
-		[finding] = json.loads(ran.stdout)[self.site]["findings"]
+		saved = frappe.db.get_single_value(SETTINGS, "watchdog_closed_after")
+		self.addCleanup(frappe.db.set_single_value, SETTINGS, "watchdog_closed_after", saved)
+
+		# Someone's work for all the watchdog knows: seen, not yet reported.
+		self.assertEqual(self.watched(closed_after=15)["status"], "waiting")
+		finding = self.watched(closed_after=0)
 		self.assertEqual(finding["status"], "noticed")
 		self.assertIn(
-			"maintenance_mode and pause_scheduler on, held by no deploy or rollback", finding["finding"]
+			"maintenance_mode and pause_scheduler on for 0 min, held by no deploy", finding["finding"]
 		)
 		self.assertEqual(
 			frappe.get_file_json(frappe.get_site_path("site_config.json"))["maintenance_mode"], 1
 		)
+
+	def watched(self, closed_after: int) -> dict:
+		"""This site's one finding in a watchdog run with Settings' Closed Too Long at `closed_after`."""
+		frappe.db.set_single_value(SETTINGS, "watchdog_closed_after", closed_after)
+		frappe.db.commit()
+		ran = bench_cmd(None, "deploy-manager", "watchdog", "run", "--json")
+		[finding] = json.loads(ran.stdout)[self.site]["findings"]
+		return finding

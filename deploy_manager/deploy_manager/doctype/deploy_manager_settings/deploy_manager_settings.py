@@ -74,6 +74,9 @@ class DeployManagerSettings(Document):
 		site_url: DF.Data | None
 		stop_on_backup_failure: DF.Check
 		verification_deadline: DF.Int
+		watchdog_closed_after: DF.Int
+		watchdog_orphan_grace: DF.Int
+		watchdog_reopen: DF.Literal["When its owner is provably dead", "Never"]
 		webhook_url: DF.Password | None
 		weekly_drill: DF.Check
 	# end: auto-generated types
