@@ -36,6 +36,8 @@ MIN_INTERVAL_SECONDS = 20
 MAX_INTERVAL_SECONDS = 300
 # A re-check's time passed this long ago with nothing run: its chain was lost, the sweep runs it.
 LOST_AFTER_SECONDS = 120
+# Two rounds of the five-minute sweep: what it has left waiting this long, it will not pick up.
+UNSWEPT_AFTER_MINUTES = 10
 
 
 def enqueue_post_deploy_verification(deployment: str):
@@ -153,16 +155,40 @@ def monitor_deployments():
 		recheck(name)
 
 
-def _verify_waiting():
-	"""The current deployment, if its post-deploy job never ran (no worker, queue down, maintenance
-	mode) or died while Verifying. Older ones waiting are superseded: the site runs newer code."""
-	latest = frappe.get_all(
+def unswept() -> list[str]:
+	"""What the sweep should have picked up UNSWEPT_AFTER_MINUTES ago and has not, so the scheduler does
+	not run it: the current deployment still waiting for its post-deploy verification (or Verifying),
+	deployments in their monitoring window whose re-check was lost."""
+	long_ago = add_to_date(now_datetime(), minutes=-UNSWEPT_AFTER_MINUTES)
+	waiting = [
+		current.name
+		for current in _latest()
+		if current.status in (lifecycle.AWAITING_VERIFICATION, lifecycle.VERIFYING)
+		and current.modified < long_ago
+	]
+	return waiting + frappe.get_all(
+		"Deployment",
+		filters={"status": lifecycle.MONITORING},
+		or_filters=[["next_check_at", "is", "not set"], ["next_check_at", "<", long_ago]],
+		pluck="name",
+	)
+
+
+def _latest() -> list:
+	"""The current deployment (what the site runs), as a list of none or one."""
+	return frappe.get_all(
 		"Deployment",
 		filters={"status": ("not in", (lifecycle.IN_PROGRESS, lifecycle.BASELINE))},
 		fields=["name", "status", "modified"],
 		order_by="creation desc",
 		limit=1,
 	)
+
+
+def _verify_waiting():
+	"""The current deployment, if its post-deploy job never ran (no worker, queue down, maintenance
+	mode) or died while Verifying. Older ones waiting are superseded: the site runs newer code."""
+	latest = _latest()
 	if not latest:
 		return
 	name, status = latest[0].name, latest[0].status

@@ -1,5 +1,6 @@
 """Tell people when a deployment should be rolled back: an email to the site's deploy managers and,
 when configured, a Slack-compatible webhook. Once per deployment and verdict, not on every re-check.
+The watchdog's alerts go the same ways, sent from its own process.
 """
 
 import frappe
@@ -36,7 +37,7 @@ def rollback_recommended(doc):
 		]
 	)
 	recipients = recipients_of_rollback_alerts() if config.notify_by_email else []
-	emailed = bool(recipients) and _email(recipients, subject, text, doc.name)
+	emailed = bool(recipients) and _email(recipients, subject, text, ("Deployment", doc.name))
 	if config.webhook_url:
 		frappe.enqueue(
 			"deploy_manager.services.notifications.post_webhook",
@@ -51,23 +52,36 @@ def rollback_recommended(doc):
 	)
 
 
-def _email(recipients: list[str], subject: str, text: str, deployment: str) -> bool:
-	"""Queue the alert email. A site without an outgoing email account must still get its verdict:
-	the failure is logged, the verdict kept."""
+def _email(
+	recipients: list[str], subject: str, text: str, reference: tuple[str, str | None], now: bool = False
+) -> bool:
+	"""Queue the alert email (`now`: then send it from this process, for when no worker may run); True
+	once it is queued. A site without an outgoing email account must still get its verdict: the
+	failure is logged, the verdict kept."""
 	frappe.db.savepoint("deploy_manager_alert")
 	try:
-		frappe.sendmail(
+		queued = frappe.sendmail(
 			recipients=recipients,
 			subject=subject,
 			message=frappe.utils.escape_html(text).replace("\n", "<br>"),
-			reference_doctype="Deployment",
-			reference_name=deployment,
+			reference_doctype=reference[0],
+			reference_name=reference[1],
 		)
-		return True
 	except Exception:
 		frappe.db.rollback(save_point="deploy_manager_alert")
-		frappe.log_error(title="deploy_manager: rollback alert could not be emailed")
+		frappe.log_error(title="deploy_manager: alert could not be emailed")
 		return False
+	if now and queued:
+		frappe.db.commit()  # sending commits the queue row's status itself
+		try:
+			queued.send()
+		except Exception:
+			# Queued all the same: the workers send it once they and the mail server can. Not queued
+			# again by the next run, which would send it twice then.
+			frappe.db.rollback()
+			frappe.log_error(title="deploy_manager: alert could not be emailed now (left in the Email Queue)")
+			frappe.db.commit()
+	return True
 
 
 def recipients_of_rollback_alerts() -> list[str]:
@@ -94,20 +108,53 @@ def recipients_of_rollback_alerts() -> list[str]:
 def post_webhook(deployment: str, text: str):
 	"""A background job: POST {"text": ...} as Slack's incoming webhooks take it. The URL is a secret
 	(it holds the token), so neither it nor a requests error, which would quote it, is logged."""
-	url = get_secret("webhook_url")
-	if not url:
-		return
-	with _retrying_session() as session:
-		try:
-			response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
-			failure = "" if response.ok else f"HTTP {response.status_code}"
-		except requests.RequestException as e:
-			failure = type(e).__name__
-	if failure:
+	if failure := _post_webhook(text):
 		frappe.log_error(
 			title="deploy_manager: rollback webhook failed",
 			message=f"Deployment {deployment}: the webhook did not take the alert ({failure}).",
 		)
+
+
+def _post_webhook(text: str) -> str:
+	"""POST {"text": ...} to the webhook of Settings; "" when it took it (or none is set), else why not,
+	without the URL."""
+	url = get_secret("webhook_url")
+	if not url:
+		return ""
+	with _retrying_session() as session:
+		try:
+			response = session.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT)
+			return "" if response.ok else f"HTTP {response.status_code}"
+		except requests.RequestException as e:
+			return type(e).__name__
+
+
+def watchdog_alert(opened: list[str], cleared: list[str], check: str | None) -> str:
+	"""Sent by the watchdog process itself, not queued: it alerts when no worker runs. The webhook
+	posted and the email sent now. Returns "" when one way took it (or none is configured), else why
+	neither did, for the next run to try again."""
+	subject = _("Watchdog on {0}: {1}").format(
+		frappe.local.site,
+		_("{0} new, {1} cleared").format(len(opened), len(cleared))
+		if cleared
+		else _("{0} new").format(len(opened)),
+	)
+	text = "\n".join(
+		[subject]
+		+ [_("New: {0}").format(finding) for finding in opened]
+		+ [_("Cleared: {0}").format(finding) for finding in cleared]
+		+ ([get_url_to_form("Verification Check", check)] if check else [])
+	)
+	ways, failures = 0, []
+	if get_settings().webhook_url:
+		ways += 1
+		if failure := _post_webhook(text):
+			failures.append(f"webhook: {failure}")
+	if get_settings().notify_by_email and (recipients := recipients_of_rollback_alerts()):
+		ways += 1
+		if not _email(recipients, subject, text, ("Verification Check", check), now=True):
+			failures.append("email: not queued (see Error Log)")
+	return "; ".join(failures) if ways and len(failures) == ways else ""
 
 
 def _retrying_session() -> requests.Session:

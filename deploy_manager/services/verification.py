@@ -31,6 +31,7 @@ PHASES = {
 	"monitoring": "Monitoring",
 	"scheduled": "Scheduled",
 	"manual": "Manual",
+	"watchdog": "Watchdog",
 }
 
 # `verify` exits 3 when a site could not be verified at all (0-2 are the verdicts').

@@ -22,10 +22,12 @@ from filelock import FileLock, Timeout
 from frappe.utils import cint, get_bench_path, get_sites
 
 from deploy_manager.core import cron
+from deploy_manager.core.checks import FAIL
+from deploy_manager.core.verdict import unconfirmed
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_settings,
 )
-from deploy_manager.services import closing
+from deploy_manager.services import closing, monitoring, notifications, verification
 from deploy_manager.services.site_state import has_app, on_site
 
 # A run that takes longer than this is stopped: the next one starts in a few minutes anyway.
@@ -106,20 +108,27 @@ def _watch(site: str) -> dict | None:
 			if before is None:
 				return None  # never watched: not known to have deploy_manager
 			database = f"its database does not answer ({e})"
+		check = None
 		try:
 			findings = _abandoned(get_settings(), since, now, database) or _flags_left(
 				get_settings(), since, now
 			)
+			if not findings and not database:
+				# Open, and nothing of ours holds it: the site judged as its own suite judges it.
+				findings, check = _verified()
 		except Exception as e:
 			findings = [_finding("unwatchable", NOTICED, f"the site could not be watched: {e}")]
 		if database:
 			findings.append(_finding("database", NOTICED, database))
+		alerted = _alerted(findings, (before or {}).get("alerted", {}), check, can_send=not database)
 	return {
 		"ran_at": now.isoformat(timespec="seconds"),
+		"check": check,
 		"findings": findings or [_finding("", CLEAR, "nothing to repair or report")],
 		"since": {
 			f["key"]: since.get(f["key"], now.isoformat()) for f in findings if f["status"] != REPAIRED
 		},
+		"alerted": alerted,
 	}
 
 
@@ -162,6 +171,55 @@ def _abandoned(settings, since: dict, now: datetime, database: str) -> list[dict
 	if repaired := closing.reopen_abandoned():
 		return [_finding(f"repaired:{repaired}", REPAIRED, f"an interrupted change: {repaired}")]
 	return []
+
+
+def _verified() -> tuple[list[dict], str]:
+	"""The sweep run if the scheduler has not run it, then the site's suite, stored as a Verification
+	Check of phase Watchdog (its name returned): each failing check is a finding, noticed once a
+	transient one has failed as many runs in a row as Settings say."""
+	findings = []
+	if late := monitoring.unswept():
+		monitoring.monitor_deployments()
+		frappe.db.commit()
+		findings.append(
+			_finding(
+				"unswept",
+				REPAIRED,
+				f"{', '.join(late)} waited {monitoring.UNSWEPT_AFTER_MINUTES} min or more for the five-minute"
+				" sweep (the scheduler did not run it): the watchdog ran it",
+			)
+		)
+	in_a_row = cint(get_settings().failures_in_a_row)
+	failed_before = verification.stored_failures(None, in_a_row)
+	outcome = verification.run_suite(failed_before=failed_before)
+	check = verification.store(outcome, "watchdog").name
+	frappe.db.commit()
+	for result in outcome.results:
+		if result.status == FAIL:
+			waits = unconfirmed(result, failed_before, in_a_row)
+			text = f"{result.name}: {result.message}"
+			findings.append(_finding(f"check:{result.name}", WAITING if waits else NOTICED, text))
+	return findings, check
+
+
+def _alerted(findings: list[dict], alerted: dict, check: str | None, can_send: bool) -> dict:
+	"""Alert once per problem (noticed, or repaired) and once when it clears; returns the problems
+	alerted and not yet cleared (key -> what was said). Kept as they were when nothing could be sent
+	(the database, which holds where to, does not answer, or every way failed): the next run tries."""
+	problems = {f["key"]: f for f in findings if f["status"] in (NOTICED, REPAIRED)}
+	opened = [f["finding"] for key, f in problems.items() if key not in alerted]
+	cleared = [text for key, text in alerted.items() if key not in problems]
+	if not (opened or cleared) or not can_send:
+		return alerted
+	try:
+		failure = notifications.watchdog_alert(opened, cleared, check)
+	except Exception as e:
+		failure = str(e)
+	if failure:
+		print(f"watchdog: {frappe.local.site}: the alert was not sent ({failure})", file=sys.stderr)
+		return alerted
+	# A repair is an event: told once, nothing to clear later.
+	return {key: f["finding"] for key, f in problems.items() if f["status"] == NOTICED}
 
 
 def _flags_left(settings, since: dict, now: datetime) -> list[dict]:

@@ -24,7 +24,7 @@ import requests
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_path, get_sites
 from frappe.utils.background_jobs import get_queues
-from frappe.utils.password import update_password
+from frappe.utils.password import get_encryption_key, update_password
 
 from deploy_manager.core.gitrepo import git
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
@@ -374,6 +374,10 @@ class HealthySiteTestCase(FrappeTestCase):
 		super().setUpClass()
 		cls.site = frappe.local.site
 		cls.processes = {}
+		# A new site has no encryption_key until a password is first saved, when each process that
+		# lacks one makes its own: made here, before any other process runs, it is the site's one.
+		frappe.local.conf.update(frappe.get_site_config())
+		get_encryption_key()
 		# Class cleanups run even when setUpClass fails half-way: nothing is left running or changed.
 		cls.addClassCleanup(cls.stop_all)
 		saved = {

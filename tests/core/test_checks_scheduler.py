@@ -179,3 +179,13 @@ def test_unreadable_or_missing_facts():
 			"the scheduler's state could not be read: db down",
 		)
 		assert check(Target()).status == WARN
+
+
+def test_a_scheduler_that_ran_for_hours_then_stopped_is_not_ticking():
+	# Busy since the site reopened five hours ago; nothing enqueued since its jobs fell due 10 min ago.
+	jobs = [job(f"job_{n}", due_minutes_ago=10, ran_minutes_ago=15) for n in range(3)]
+	result = scheduler(facts(jobs=jobs))
+	assert result.status == FAIL
+	assert result.message.startswith(
+		"not ticking: nothing enqueued or run since 11:50:00 (10 min ago); 3 due"
+	)

@@ -33,14 +33,20 @@ def overdue(facts: dict) -> list[str]:
 	)
 
 
-def ran_since_resumed(facts: dict) -> int:
-	"""Jobs the scheduler enqueued or ran since the site reopened: the evidence that it ticks."""
-	resumed = facts["resumed_at"]
+def ran_since(facts: dict, since: datetime) -> int:
+	"""Jobs the scheduler enqueued or ran since `since`: the evidence that it ticks."""
 	return sum(
 		1
 		for job in facts["jobs"]
-		if any(moment and moment >= resumed for moment in (job["ran_at"], job["queued"] and job["queued_at"]))
+		if any(moment and moment >= since for moment in (job["ran_at"], job["queued"] and job["queued_at"]))
 	)
+
+
+def fell_due(facts: dict, late: list[str]) -> datetime:
+	"""When the first of the `late` jobs fell due (or the site reopened, if later): a scheduler that
+	has enqueued or run nothing since then has stopped, however busy it was before."""
+	resumed = facts["resumed_at"]
+	return min((max(job["due"], resumed) for job in facts["jobs"] if job["method"] in late), default=resumed)
 
 
 @register(
@@ -49,8 +55,8 @@ def ran_since_resumed(facts: dict) -> int:
 	"critical",
 	looks=INSIDE,
 	fails_when="paused in site config (as a failed `bench update` leaves it), disabled in Production "
-	"(warns elsewhere), or nothing enqueued or run since the site reopened while due jobs wait past two "
-	"scheduler rounds (warns when it ticks but some due jobs did not run, or when they wait because the site "
+	"(warns elsewhere), or nothing enqueued or run since the first overdue job fell due (or the site reopened) "
+	"while due jobs wait past two scheduler rounds (warns when it ticks but some due jobs did not run, or when they wait because the site "
 	"is dormant: Frappe runs a site nobody uses once a day)",
 	transient=True,
 )
@@ -70,7 +76,7 @@ def scheduler(target: Target) -> CheckResult:
 		# Off is a choice on a development or staging site; in production nothing scheduled runs.
 		status = FAIL if facts["production"] else WARN
 		return CheckResult(status, f"disabled in System Settings: {bench} enable", "disabled")
-	late, ran = overdue(facts), ran_since_resumed(facts)
+	late, ran = overdue(facts), ran_since(facts, facts["resumed_at"])
 	since = f"since {_clock(facts['resumed_at'], facts['now'])}"
 	if facts["dormant"]:
 		# Frappe's own choice for a site nobody uses, not a stopped scheduler: say so, do not judge.
@@ -85,10 +91,11 @@ def scheduler(target: Target) -> CheckResult:
 				"dormant",
 			)
 		return CheckResult(PASS, f"{dormant}; no due job waits yet", "dormant")
-	if late and not ran:
+	if late and not ran_since(facts, stopped := fell_due(facts, late)):
 		return CheckResult(
 			FAIL,
-			f"not ticking: nothing enqueued or run {since}; {len(late)} due job(s) did not run ({some(late)})",
+			f"not ticking: nothing enqueued or run since {_clock(stopped, facts['now'])}; {len(late)} due"
+			f" job(s) did not run ({some(late)})",
 			f"{len(late)} overdue",
 		)
 	if late:
