@@ -89,6 +89,15 @@ def rollback_plan(deployment: str) -> dict:
 	}
 
 
+@frappe.whitelist(methods=["GET"])
+def watchdog_status() -> dict:
+	"""What the workspace shows of the watchdog: its schedule and this site's last run."""
+	from deploy_manager.services import watchdog
+
+	require_role()
+	return watchdog.site_status()
+
+
 @frappe.whitelist(methods=["POST"])
 def post_evidence(
 	app: str,

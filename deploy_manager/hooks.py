@@ -8,13 +8,18 @@ required_apps = []
 
 export_python_type_annotations = True
 
-after_install = "deploy_manager.services.recording.after_install"
+after_install = [
+	"deploy_manager.services.recording.after_install",
+	"deploy_manager.services.desk.sync_blocks",
+]
+before_uninstall = "deploy_manager.services.desk.remove_blocks"
 
 # Every `bench migrate` becomes a Deployment record.
 before_migrate = ["deploy_manager.services.recording.before_migrate"]
 after_migrate = [
 	"deploy_manager.services.recording.after_migrate",
 	"deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings.fill_defaults",
+	"deploy_manager.services.desk.sync_blocks",
 ]
 
 scheduler_events = {

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta, timezone
 import frappe
 from crontab import CronTab
 from filelock import FileLock, Timeout
+from frappe import _
 from frappe.utils import cint, get_bench_path, get_sites
 
 from deploy_manager.core import cron
-from deploy_manager.core.checks import FAIL
-from deploy_manager.core.verdict import unconfirmed
+from deploy_manager.core.checks import FAIL, WARN, CheckResult
+from deploy_manager.core.verdict import decide, unconfirmed
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import (
 	get_settings,
 )
@@ -63,6 +64,15 @@ def status() -> dict:
 	}
 
 
+def site_status() -> dict:
+	"""For Desk: this bench's crontab entry (the schedule), and this site's last run."""
+	try:
+		schedules = [entry.schedule for entry in cron.entries(crontab(), get_bench_path()) if entry.enabled]
+	except Exception:
+		schedules = []  # no crontab command, or not this user's to read: the runs still say it ran
+	return {"schedules": schedules, "last_run": last_run(frappe.local.site)}
+
+
 def run(deadline: int = DEADLINE) -> dict[str, dict]:
 	"""Watch every site once; returns each site's findings (also kept beside the site)."""
 	lock = FileLock(os.path.join(get_bench_path(), "sites", "deploy_manager_watchdog.lock"), timeout=0)
@@ -72,9 +82,12 @@ def run(deadline: int = DEADLINE) -> dict[str, dict]:
 		raise ValueError("another watchdog run is running on this bench") from None
 	previous = signal.signal(signal.SIGALRM, _deadline_passed)
 	signal.alarm(deadline)
-	found = {}
+	found, sites = {}, get_sites()
+	# Each site is set up on its own (on_site): Frappe initialised without a site would make its
+	# init skip the first one.
+	frappe.destroy()
 	try:
-		for site in get_sites():
+		for site in sites:
 			found[site] = _watch(site)
 			if found[site] is not None:
 				_keep(site, found[site])
@@ -105,20 +118,30 @@ def _watch(site: str) -> dict | None:
 				return None
 			database = ""
 		except Exception as e:
-			if before is None:
+			# A site closed by one of our changes has the app, whatever its database says meanwhile.
+			if before is None and not closing.read_closed_note():
 				return None  # never watched: not known to have deploy_manager
 			database = f"its database does not answer ({e})"
 		check = None
 		try:
-			findings = _abandoned(get_settings(), since, now, database) or _flags_left(
-				get_settings(), since, now
-			)
-			if not findings and not database:
-				# Open, and nothing of ours holds it: the site judged as its own suite judges it.
-				findings, check = _verified()
+			findings = _abandoned(get_settings(), since, now, database)
+			# Still closed by a change: its own while it works, or left to its processes (a restore
+			# rewriting the database): nothing is judged or written meanwhile.
+			if note := closing.read_closed_note():
+				what = f"{note.get('deployment')} is at work (step: {note.get('step') or 'its first'})"
+				findings = findings or [_finding("", CLEAR, f"{what}: nothing judged meanwhile")]
+			else:
+				findings = findings or _flags_left(get_settings(), since, now)
+				judged = None
+				if not findings and not database:
+					# Open, and nothing of ours holds it: the site judged as its own suite judges it.
+					findings, judged = _verified()
+				if not database:
+					check = _store(findings, judged)
 		except Exception as e:
 			findings = [_finding("unwatchable", NOTICED, f"the site could not be watched: {e}")]
-		if database:
+		if database and not closing.read_closed_note():
+			# (A restore rewriting the database is what the closed site's finding already says.)
 			findings.append(_finding("database", NOTICED, database))
 		alerted = _alerted(findings, (before or {}).get("alerted", {}), check, can_send=not database)
 	return {
@@ -173,10 +196,10 @@ def _abandoned(settings, since: dict, now: datetime, database: str) -> list[dict
 	return []
 
 
-def _verified() -> tuple[list[dict], str]:
-	"""The sweep run if the scheduler has not run it, then the site's suite, stored as a Verification
-	Check of phase Watchdog (its name returned): each failing check is a finding, noticed once a
-	transient one has failed as many runs in a row as Settings say."""
+def _verified() -> tuple[list[dict], tuple]:
+	"""The sweep run if the scheduler has not run it, then the site's suite: each failing check is a
+	finding, noticed once a transient one has failed as many runs in a row as Settings say. Returns
+	the findings and the suite's (outcome, failed_before, in_a_row), for `_store`."""
 	findings = []
 	if late := monitoring.unswept():
 		monitoring.monitor_deployments()
@@ -192,14 +215,30 @@ def _verified() -> tuple[list[dict], str]:
 	in_a_row = cint(get_settings().failures_in_a_row)
 	failed_before = verification.stored_failures(None, in_a_row)
 	outcome = verification.run_suite(failed_before=failed_before)
-	check = verification.store(outcome, "watchdog").name
-	frappe.db.commit()
 	for result in outcome.results:
 		if result.status == FAIL:
 			waits = unconfirmed(result, failed_before, in_a_row)
 			text = f"{result.name}: {result.message}"
 			findings.append(_finding(f"check:{result.name}", WAITING if waits else NOTICED, text))
-	return findings, check
+	return findings, (outcome, failed_before, in_a_row)
+
+
+def _store(findings: list[dict], judged: tuple | None) -> str:
+	"""Every run the database answers for is a Verification Check of phase Watchdog, which Desk lists:
+	the suite's results when it ran, and what the watchdog repaired or noticed itself, each a row of
+	its own (a warning: someone should know)."""
+	told = [
+		CheckResult(WARN, f["finding"], name=_("Watchdog"), category="watchdog", value=f["status"])
+		for f in findings
+		if f["status"] != CLEAR and not f["key"].startswith("check:")
+	]
+	outcome, failed_before, in_a_row = judged or (None, {}, 1)
+	results = (outcome.results if outcome else []) + told
+	verdict = decide(results, failed_before, in_a_row)
+	stored = verification.Outcome(results, verdict, outcome.duration if outcome else 0.0)
+	check = verification.store(stored, "watchdog").name
+	frappe.db.commit()
+	return check
 
 
 def _alerted(findings: list[dict], alerted: dict, check: str | None, can_send: bool) -> dict:

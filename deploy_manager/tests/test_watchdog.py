@@ -10,11 +10,12 @@ import subprocess
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import get_bench_path
+from frappe.utils import get_bench_path, get_sites
 
+from deploy_manager import api
 from deploy_manager.deploy_manager.doctype.deploy_manager_settings.deploy_manager_settings import SETTINGS
 from deploy_manager.services.closing import FLAGS
-from deploy_manager.tests.fixtures import bench_cmd
+from deploy_manager.tests.fixtures import bench_cmd, user_with
 
 FOREIGN = "17 3 * * * /usr/local/bin/nightly-report --all"
 OTHER_BENCH = "*/5 * * * * cd /srv/other-bench/sites && true # deploy_manager watchdog: /srv/other-bench"
@@ -85,6 +86,16 @@ class TestWatchdog(FrappeTestCase):
 		)
 		self.assertTrue(last["sites"][self.site]["ran_at"])
 
+	def test_a_run_watches_every_site_with_the_app(self):
+		ran = bench_cmd(None, "deploy-manager", "watchdog", "run", "--json")
+		with_app = [
+			site
+			for site in get_sites()
+			if "deploy_manager" in bench_cmd(site, "list-apps", check=True).stdout
+		]
+		self.assertGreater(len(with_app), 1, "the test bench has the demo site too")
+		self.assertEqual(sorted(json.loads(ran.stdout)), sorted(with_app), ran.stderr)
+
 	def test_maintenance_and_a_paused_scheduler_that_nothing_holds_are_reported_once_they_last(self):
 		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
 		for flag in FLAGS:
@@ -105,6 +116,23 @@ class TestWatchdog(FrappeTestCase):
 		self.assertEqual(
 			frappe.get_file_json(frappe.get_site_path("site_config.json"))["maintenance_mode"], 1
 		)
+
+	def test_desk_shows_the_last_run_to_deploy_managers_only(self):
+		bench_cmd(None, "deploy-manager", "watchdog", "run")
+		self.addCleanup(frappe.set_user, "Administrator")
+		# The workspace's block, written by the migrate, for the roles that may read what it shows.
+		block = frappe.get_doc("Custom HTML Block", "Deploy Manager Watchdog")
+		self.assertEqual(sorted(row.role for row in block.roles), ["Deploy Manager", "System Manager"])
+		self.assertIn("deploy_manager.api.watchdog_status", block.script)
+
+		frappe.set_user(user_with("dm-watch-manager@example.com", "Deploy Manager"))
+		shown = api.watchdog_status()
+		self.assertTrue(shown["last_run"]["ran_at"])
+		self.assertTrue(shown["last_run"]["findings"])
+		for user in ("Guest", user_with("dm-plain@example.com")):
+			frappe.set_user(user)
+			with self.assertRaises(frappe.PermissionError):
+				api.watchdog_status()
 
 	def watched(self, closed_after: int) -> dict:
 		"""This site's one finding in a watchdog run with Settings' Closed Too Long at `closed_after`."""

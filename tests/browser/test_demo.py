@@ -1,5 +1,6 @@
 """What a person sees after `scripts/demo`, in a real browser (Playwright driving Debian's Chromium):
-logging in lands on the Deploy Manager workspace, never on Frappe's setup wizard.
+logging in lands on the Deploy Manager workspace, never on Frappe's setup wizard, and the workspace
+shows the watchdog's last run.
 
 Run by scripts/test after it has run scripts/demo; DEPLOY_MANAGER_DEMO_URL names the site
 (http://dm-demo.localhost, which Chromium resolves to loopback itself), and
@@ -48,6 +49,10 @@ def test_logging_in_lands_on_the_workspace_not_the_setup_wizard(page):
 	# The workspace itself, not only its title: its header and a shortcut to the Deployments.
 	page.get_by_text("Deployments of this site").wait_for(timeout=60_000)
 	page.locator(".shortcut-widget-box", has_text="Deployment").first.wait_for(timeout=60_000)
+	# The watchdog's block: its last run (scripts/demo ran it once) and what it found.
+	block = page.locator(".custom-block-widget-box")
+	block.get_by_text(re.compile(r"Last run \d+ min ago")).wait_for(timeout=60_000)
+	assert block.locator(".indicator-pill").count() >= 1
 	SHOTS.mkdir(parents=True, exist_ok=True)
 	page.screenshot(path=str(SHOTS / "demo-landing.png"))
 	assert "setup-wizard" not in page.url, page.url
