@@ -1,7 +1,8 @@
 """The watchdog on a site run as production runs it (web server, workers, scheduler): it judges the
 site with its own suite (a Verification Check of phase Watchdog) and alerts from its own process,
 once per problem and once when it clears: workers stopped, the scheduler stopped, maintenance mode
-and a paused scheduler left on as a failed `bench update` leaves them."""
+and a paused scheduler left on as a failed `bench update` leaves them; and it sweeps what the
+scheduler's sweep has left waiting."""
 
 import json
 
@@ -16,6 +17,7 @@ from deploy_manager.tests.fixtures import (
 	bench_cmd,
 	spawn,
 	stop,
+	user_with,
 	wait_until,
 	webhook_receiver,
 )
@@ -35,8 +37,10 @@ class TestWatchdogAlerts(HealthySiteTestCase):
 		saved = frappe.db.get_single_value(SETTINGS, "watchdog_closed_after")
 		cls.addClassCleanup(cls.configure, watchdog_closed_after=saved)
 		cls.configure(watchdog_closed_after=0)
+		cls.recipient = user_with("dm-watchdog-alerts@example.com", "Deploy Manager")
 
 	def setUp(self):
+		self.started = now_datetime()
 		# A deployment of its own: what earlier tests left in the Error Log is from before it.
 		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
 		self.wait_until_healthy()
@@ -74,6 +78,40 @@ class TestWatchdogAlerts(HealthySiteTestCase):
 		self.assert_alerted_once_and_cleared_once(
 			"Workers: ", self.start_workers, "Workers", runs_to_notice=2
 		)
+		# Emailed through the site too, from the watchdog's process: no worker was there to send it.
+		queued = frappe.get_all(
+			"Email Queue",
+			filters={
+				"reference_doctype": "Verification Check",
+				"creation": (">=", self.started),
+				"message": ("like", "%Workers: %"),
+			},
+			pluck="name",
+		)
+		to = frappe.get_all("Email Queue Recipient", filters={"parent": ("in", queued)}, pluck="recipient")
+		self.assertEqual(to.count(self.recipient), 2, to)  # the alert and its clearing
+
+	def test_a_deployment_the_sweep_left_waiting_is_swept_by_the_watchdog(self):
+		# No worker takes its post-deploy job, and no scheduler sweeps: it waits, Awaiting Verification.
+		self.stop_workers(*WORKERS)
+		stop(self.processes["scheduler"])
+		self.addCleanup(self.start_scheduler)
+		self.addCleanup(self.start_workers)
+		bench_cmd(self.site, "migrate", "--skip-search-index", check=True)
+		name = frappe.get_all("Deployment", order_by="creation desc", limit=1, pluck="name")[0]
+		self.assertEqual(frappe.db.get_value("Deployment", name, "status"), "Awaiting Verification")
+		# As it stands a quarter of an hour later.
+		frappe.db.set_value(
+			"Deployment", name, "modified", add_to_date(now_datetime(), minutes=-15), update_modified=False
+		)
+		frappe.db.commit()
+		found = self.watch()
+		[swept] = [f for f in found["findings"] if f["key"] == "unswept"]
+		self.assertEqual(swept["status"], "repaired")
+		self.assertIn(f"{name} waited 10 min or more", swept["finding"])
+		frappe.db.rollback()
+		self.assertNotEqual(frappe.db.get_value("Deployment", name, "status"), "Awaiting Verification")
+		self.assertTrue(frappe.db.exists("Verification Check", {"deployment": name, "phase": "Post-deploy"}))
 
 	def test_the_scheduler_stopped(self):
 		stop(self.processes["scheduler"])
