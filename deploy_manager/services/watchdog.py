@@ -3,9 +3,11 @@ entry), so that a dead scheduler, dead workers or a deploy killed outright are s
 
 A run looks at every site of the bench with deploy_manager, one after the other, within a hard
 deadline and never two at once. It repairs what a dead deploy or rollback left (as the next command
-would: closing.reopen_abandoned), and notes what it cannot repair: a site closed by a change whose
-processes still run, maintenance mode or a paused scheduler that nothing holds. Each site's findings
-go to a file beside it, which `watchdog status` reads even when the site's database does not answer.
+would: closing.reopen_abandoned), after ending what it left running once Settings' grace is over;
+notes what it cannot repair (maintenance mode or a paused scheduler that nothing holds); judges an
+open site with its own suite (a Verification Check of phase Watchdog) and runs the sweep the
+scheduler did not run; and alerts once per problem and once when it clears. Each site's findings go
+to a file beside it, which `watchdog status` and Desk read even when the database does not answer.
 """
 
 import contextlib
@@ -35,6 +37,9 @@ from deploy_manager.services.site_state import has_app, on_site
 DEADLINE = 240
 # waiting: seen, not yet reported (it may be someone's work: maintenance set by hand).
 REPAIRED, NOTICED, WAITING, CLEAR = "repaired", "noticed", "waiting", "clear"
+CLEAR_FINDING = {"key": "", "status": CLEAR, "finding": "nothing to repair or report"}
+# A run that finds what the run before found is stored as a Verification Check this often.
+STORE_UNCHANGED_EVERY = timedelta(hours=1)
 NEVER_REOPEN = "Never"
 
 
@@ -122,7 +127,7 @@ def _watch(site: str) -> dict | None:
 			if before is None and not closing.read_closed_note():
 				return None  # never watched: not known to have deploy_manager
 			database = f"its database does not answer ({e})"
-		check = None
+		check, stored_at = (before or {}).get("check"), (before or {}).get("stored_at")
 		try:
 			findings = _abandoned(get_settings(), since, now, database)
 			# Still closed by a change: its own while it works, or left to its processes (a restore
@@ -136,8 +141,8 @@ def _watch(site: str) -> dict | None:
 				if not findings and not database:
 					# Open, and nothing of ours holds it: the site judged as its own suite judges it.
 					findings, judged = _verified()
-				if not database:
-					check = _store(findings, judged)
+				if not database and _worth_storing(before, findings or [CLEAR_FINDING], now):
+					check, stored_at = _store(findings, judged), now.isoformat(timespec="seconds")
 		except Exception as e:
 			findings = [_finding("unwatchable", NOTICED, f"the site could not be watched: {e}")]
 		if database and not closing.read_closed_note():
@@ -147,7 +152,8 @@ def _watch(site: str) -> dict | None:
 	return {
 		"ran_at": now.isoformat(timespec="seconds"),
 		"check": check,
-		"findings": findings or [_finding("", CLEAR, "nothing to repair or report")],
+		"stored_at": stored_at,
+		"findings": findings or [CLEAR_FINDING],
 		"since": {
 			f["key"]: since.get(f["key"], now.isoformat()) for f in findings if f["status"] != REPAIRED
 		},
@@ -157,6 +163,21 @@ def _watch(site: str) -> dict | None:
 
 def _finding(key: str, status: str, text: str) -> dict:
 	return {"key": key, "status": status, "finding": text}
+
+
+def _worth_storing(before: dict | None, findings: list[dict], now: datetime) -> bool:
+	"""Whether this run becomes a Verification Check: when it found something else than the run
+	before, and hourly while nothing changes (every five minutes would be a hundred thousand checks
+	a year; the file beside the site has every run)."""
+	if not (before and before.get("stored_at")):
+		return True
+	if _signature(findings) != _signature(before.get("findings", [])):
+		return True
+	return now - datetime.fromisoformat(before["stored_at"]) >= STORE_UNCHANGED_EVERY
+
+
+def _signature(findings: list[dict]) -> list[tuple[str, str]]:
+	return sorted((f["key"], f["status"]) for f in findings)
 
 
 def _abandoned(settings, since: dict, now: datetime, database: str) -> list[dict]:

@@ -96,6 +96,14 @@ class TestWatchdog(FrappeTestCase):
 		self.assertGreater(len(with_app), 1, "the test bench has the demo site too")
 		self.assertEqual(sorted(json.loads(ran.stdout)), sorted(with_app), ran.stderr)
 
+	def test_a_run_that_finds_what_the_run_before_found_is_not_stored_again(self):
+		runs = [self.watched_site() for _ in range(3)]
+		# The first two may differ (a transient check is noticed on its second failure); the third
+		# finds what the second found, an hour has not passed: no new Verification Check.
+		self.assertEqual(runs[1]["findings"], runs[2]["findings"])
+		self.assertEqual((runs[2]["check"], runs[2]["stored_at"]), (runs[1]["check"], runs[1]["stored_at"]))
+		self.assertEqual(frappe.db.get_value("Verification Check", runs[2]["check"], "phase"), "Watchdog")
+
 	def test_maintenance_and_a_paused_scheduler_that_nothing_holds_are_reported_once_they_last(self):
 		config = frappe.get_file_json(frappe.get_site_path("site_config.json"))
 		for flag in FLAGS:
@@ -134,10 +142,13 @@ class TestWatchdog(FrappeTestCase):
 			with self.assertRaises(frappe.PermissionError):
 				api.watchdog_status()
 
+	def watched_site(self) -> dict:
+		ran = bench_cmd(None, "deploy-manager", "watchdog", "run", "--json")
+		return json.loads(ran.stdout)[self.site]
+
 	def watched(self, closed_after: int) -> dict:
 		"""This site's one finding in a watchdog run with Settings' Closed Too Long at `closed_after`."""
 		frappe.db.set_single_value(SETTINGS, "watchdog_closed_after", closed_after)
 		frappe.db.commit()
-		ran = bench_cmd(None, "deploy-manager", "watchdog", "run", "--json")
-		[finding] = json.loads(ran.stdout)[self.site]["findings"]
+		[finding] = self.watched_site()["findings"]
 		return finding
