@@ -27,6 +27,8 @@ from deploy_manager.tests.fixtures import (
 )
 
 TICK = 10
+# Set for every site in the bench's config by these tests: a site's own value would win.
+BENCH_WIDE = ("maintenance_mode", "pause_scheduler", "scheduler_tick_interval", "scheduler_interval")
 ONLINE_JOBS = (
 	"frappe.utils.change_log.check_for_update",
 	"frappe.desk.doctype.changelog_feed.changelog_feed.fetch_changelog_feed",
@@ -72,13 +74,12 @@ class TestVerdictsAfterReopening(DeployTestCase):
 		super().setUp()
 		self.addCleanup(self.set_webhook, "")
 		# As on a fresh site, no flag of the site's own (earlier tests leave `maintenance_mode: 0`),
-		# which would hide the bench's: the flags `bench update` sets are the site's.
+		# which would hide the bench's: the flags `bench update` sets are the site's. Nor a scheduler
+		# timing of its own, which would hide the bench's TICK.
 		path = frappe.get_site_path("site_config.json")
 		config = frappe.get_file_json(path)
 		self.addCleanup(write_json, path, config)
-		write_json(
-			path, {k: v for k, v in config.items() if k not in ("maintenance_mode", "pause_scheduler")}
-		)
+		write_json(path, {k: v for k, v in config.items() if k not in BENCH_WIDE})
 		# Deployments of earlier tests still in their window: their re-checks would run meanwhile.
 		frappe.db.set_value("Deployment", {"status": "Monitoring"}, "status", "Confirmed")
 		frappe.db.commit()
