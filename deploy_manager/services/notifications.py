@@ -145,12 +145,12 @@ def watchdog_alert(opened: list[str], cleared: list[str], check: str | None) -> 
 		+ [_("Cleared: {0}").format(finding) for finding in cleared]
 		+ ([get_url_to_form("Verification Check", check)] if check else [])
 	)
-	ways, failures = 0, []
-	if get_settings().webhook_url:
+	ways, failures, config = 0, [], get_settings()
+	if config.webhook_url:
 		ways += 1
 		if failure := _post_webhook(text):
 			failures.append(f"webhook: {failure}")
-	if get_settings().notify_by_email and (recipients := recipients_of_rollback_alerts()):
+	if config.notify_by_email and (recipients := recipients_of_rollback_alerts()):
 		ways += 1
 		if not _email(recipients, subject, text, ("Verification Check", check), now=True):
 			failures.append("email: not queued (see Error Log)")

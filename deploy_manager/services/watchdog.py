@@ -129,18 +129,19 @@ def _watch(site: str) -> dict | None:
 			database = f"its database does not answer ({e})"
 		check, stored_at = (before or {}).get("check"), (before or {}).get("stored_at")
 		try:
-			findings = _abandoned(get_settings(), since, now, database)
+			settings = get_settings()
+			findings = _abandoned(settings, since, now, database)
 			# Still closed by a change: its own while it works, or left to its processes (a restore
 			# rewriting the database): nothing is judged or written meanwhile.
 			if note := closing.read_closed_note():
 				what = f"{note.get('deployment')} is at work (step: {note.get('step') or 'its first'})"
 				findings = findings or [_finding("", CLEAR, f"{what}: nothing judged meanwhile")]
 			else:
-				findings = findings or _flags_left(get_settings(), since, now)
+				findings = findings or _flags_left(settings, since, now)
 				judged = None
 				if not findings and not database:
 					# Open, and nothing of ours holds it: the site judged as its own suite judges it.
-					findings, judged = _verified()
+					findings, judged = _verified(cint(settings.failures_in_a_row))
 				if not database and _worth_storing(before, findings or [CLEAR_FINDING], now):
 					check, stored_at = _store(findings, judged), now.isoformat(timespec="seconds")
 		except Exception as e:
@@ -217,7 +218,7 @@ def _abandoned(settings, since: dict, now: datetime, database: str) -> list[dict
 	return []
 
 
-def _verified() -> tuple[list[dict], tuple]:
+def _verified(in_a_row: int) -> tuple[list[dict], tuple]:
 	"""The sweep run if the scheduler has not run it, then the site's suite: each failing check is a
 	finding, noticed once a transient one has failed as many runs in a row as Settings say. Returns
 	the findings and the suite's (outcome, failed_before, in_a_row), for `_store`."""
@@ -233,7 +234,6 @@ def _verified() -> tuple[list[dict], tuple]:
 				" sweep (the scheduler did not run it): the watchdog ran it",
 			)
 		)
-	in_a_row = cint(get_settings().failures_in_a_row)
 	failed_before = verification.stored_failures(None, in_a_row)
 	outcome = verification.run_suite(failed_before=failed_before)
 	for result in outcome.results:
@@ -285,9 +285,7 @@ def _alerted(findings: list[dict], alerted: dict, check: str | None, can_send: b
 def _flags_left(settings, since: dict, now: datetime) -> list[dict]:
 	"""Maintenance mode or a paused scheduler that no deploy or rollback holds (a failed `bench
 	update` leaves both): reported once it has lasted Settings' minutes, never undone (an operator
-	may have set them)."""
-	if closing.read_closed_note():
-		return []
+	may have set them). Only for a site no change of ours holds closed."""
 	config = frappe.get_site_config()
 	left = [flag for flag in closing.FLAGS if config.get(flag)]
 	if not left:
